@@ -1,0 +1,3 @@
+from callemo.cli import main
+
+main()

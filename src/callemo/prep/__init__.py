@@ -1,0 +1,1 @@
+"""Call preparation: voice activity, silence compression, diarization, roles, segmentation."""
