@@ -1,1 +1,1 @@
-"""report"""
+"""Plots and the self-contained HTML report of an analysed call."""

@@ -1,0 +1,135 @@
+"""The self-contained HTML report of one call: summary, the plot (PNG as base64), the segment
+table and an audio player.
+
+Audio: calls up to ``embed_max_seconds`` (default 30 min) are embedded as a base64 data URI,
+re-encoded to mono 8 kHz Ogg Vorbis (about 15-20 kbit/s, ~1 MB per 7 minutes: a telephone call
+loses nothing audible at 8 kHz); longer calls are *linked* (a relative path from the report to the
+original file) so the report stays small. ``audio="none"`` leaves the player out. Clicking a
+segment row plays from its start.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+EMBED_MAX_SECONDS = 1800.0
+EMBED_SR = 8000
+_BLOCK = 32768
+
+
+def encode_audio(path: str | os.PathLike, *, sr: int = EMBED_SR) -> tuple[bytes, str]:
+    """The call as mono Ogg Vorbis bytes at ``sr`` (fallback: 8-bit mu-law WAV) and its MIME type."""
+    import soundfile as sf
+
+    from ..io import load_audio
+
+    x, _ = load_audio(path, sr, mono=True)
+    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    if peak > 1.0:
+        x = x / peak
+    buf = io.BytesIO()
+    try:
+        # written in blocks: libvorbis allocates one write's worth on the stack and crashes on
+        # long single writes (python-soundfile #233/#396, libsndfile #1095)
+        with sf.SoundFile(buf, "w", sr, 1, format="OGG", subtype="VORBIS", compression_level=1.0) as f:
+            for i in range(0, len(x), _BLOCK):
+                f.write(x[i:i + _BLOCK])
+        return buf.getvalue(), "audio/ogg"
+    except Exception:  # noqa: BLE001 - libsndfile without Vorbis: mu-law WAV plays everywhere
+        buf = io.BytesIO()
+        sf.write(buf, x, sr, format="WAV", subtype="ULAW")
+        return buf.getvalue(), "audio/wav"
+
+
+def audio_source(
+    audio_path: str | os.PathLike | None,
+    report_path: str | os.PathLike,
+    duration: float,
+    *,
+    audio: str = "auto",
+    embed_max_seconds: float = EMBED_MAX_SECONDS,
+) -> dict[str, Any] | None:
+    """``{"src", "mode", "mime"}`` for the player, or None (``audio``: auto | embed | link | none)."""
+    if audio == "none" or audio_path is None or not Path(audio_path).exists():
+        return None
+    mode = audio
+    if mode == "auto":
+        mode = "embed" if duration <= embed_max_seconds else "link"
+    if mode == "embed":
+        try:
+            data, mime = encode_audio(audio_path)
+            return {"src": f"data:{mime};base64," + base64.b64encode(data).decode("ascii"), "mode": "embed", "mime": mime}
+        except Exception:  # noqa: BLE001 - fall back to a link rather than lose the report
+            mode = "link"
+    rel = os.path.relpath(Path(audio_path).resolve(), Path(report_path).resolve().parent)
+    src = Path(rel).as_posix()
+    return {"src": src, "mode": "link", "mime": None}
+
+
+def _fmt_clock(x: Any) -> str:
+    if x is None:
+        return ""
+    x = max(0.0, float(x))
+    h, rem = divmod(int(x), 3600)
+    m, s = divmod(rem, 60)
+    frac = x - int(x)
+    return (f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}") + f".{int(frac * 10)}"
+
+
+def _fmt_num(x: Any, digits: int = 2) -> str:
+    if x is None:
+        return "–"
+    try:
+        f = float(x)
+    except (TypeError, ValueError):
+        return str(x)
+    return "–" if not np.isfinite(f) else f"{f:.{digits}f}"
+
+
+def _fmt_pct(x: Any) -> str:
+    return "–" if x is None else f"{100 * float(x):.1f}%"
+
+
+def render_html(
+    result: Any,
+    *,
+    png: bytes | None,
+    report_path: str | os.PathLike,
+    audio: str = "auto",
+    embed_max_seconds: float = EMBED_MAX_SECONDS,
+    doc: dict[str, Any] | None = None,
+) -> str:
+    """The report as one HTML string (no external resources, except a linked long audio file)."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("callemo.report", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "j2"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["clock"] = _fmt_clock
+    env.filters["num"] = _fmt_num
+    env.filters["pct"] = _fmt_pct
+    from .plot import emotion_color
+
+    env.globals["emotion_color"] = lambda e: emotion_color(e, list(result.labels))
+    doc = doc if doc is not None else result.to_dict()
+    player = audio_source(result.file, report_path, float(result.duration), audio=audio,
+                          embed_max_seconds=embed_max_seconds)
+    tpl = env.get_template("call.html.j2")
+    return tpl.render(
+        doc=doc,
+        summary=doc["summary"],
+        segments=doc["segments"],
+        labels=list(result.labels),
+        name=Path(str(result.file)).name,
+        png_b64=base64.b64encode(png).decode("ascii") if png else None,
+        player=player,
+    )
