@@ -165,11 +165,26 @@ def is_done(out_dir: Path, rel: str) -> bool:
         return False
 
 
-def clean_tmp(out_dir: Path) -> int:
-    """Remove temporary files left by an interrupted run."""
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_tmp(out_dir: Path, *, only_dead: bool = False) -> int:
+    """Remove temporary files left by an interrupted run (``only_dead``: only those whose writer
+    process, named in the file name ``.tmp-<pid>-...``, no longer runs)."""
     n = 0
     if out_dir.is_dir():
         for f in out_dir.rglob(f"{TMP_PREFIX}*"):
+            if only_dead:
+                pid = f.name[len(TMP_PREFIX):].split("-", 1)[0]
+                if not pid.isdigit() or _pid_alive(int(pid)):
+                    continue
             try:
                 f.unlink()
                 n += 1
@@ -444,6 +459,7 @@ def analyze_batch(
         console.print("[yellow]interrupted: finished calls are kept; rerun the same command to resume[/]")
     finally:
         res.wall_seconds = time.perf_counter() - t_start
+        clean_tmp(out, only_dead=True)  # a worker killed mid-write leaves its temporary file
         try:
             rebuild_summary(out)
         except Exception:  # noqa: BLE001
