@@ -106,6 +106,33 @@ def durations(df: pd.DataFrame) -> pd.Series:
     )
 
 
+def merge_intervals(iv: Iterable[tuple[float, float]] | np.ndarray) -> list[tuple[float, float]]:
+    """Union of intervals as sorted, disjoint ``(start, end)`` pairs (empty intervals dropped)."""
+    pairs = sorted((float(s), float(e)) for s, e in iv if e > s)
+    out: list[list[float]] = []
+    for s, e in pairs:
+        if out and s <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], e)
+        else:
+            out.append([s, e])
+    return [(s, e) for s, e in out]
+
+
+def intersect_intervals(a: list[tuple[float, float]], b: list[tuple[float, float]],
+                        min_dur: float = 0.0) -> list[tuple[float, float]]:
+    """Pieces (longer than ``min_dur``, and not empty) shared by two sorted, disjoint interval lists."""
+    out, i, j = [], 0, 0
+    while i < len(a) and j < len(b):
+        s, e = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
+        if e > s and e - s >= min_dur:
+            out.append((s, e))
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return out
+
+
 def probability_columns(df: pd.DataFrame) -> list[str]:
     """The ``p_<label>`` columns of a prediction table, in order."""
     return [c for c in df.columns if c.startswith(PROB_PREFIX)]

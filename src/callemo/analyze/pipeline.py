@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import CallemoError
+from ..utils import plain
 from ..segments import PROB_PREFIX, add_probabilities, empty_table, set_index
 from .curves import CURVE_RATE, DEFAULT_SMOOTH, role_curves
 from .schema import SCHEMA_VERSION
@@ -197,19 +198,7 @@ def _num(x: Any, default: float | None = None) -> float | None:
     return round(f, 4) if np.isfinite(f) else default
 
 
-def _clean(obj: Any) -> Any:
-    """Recursively replace NaN/inf by None and numpy scalars by Python ones."""
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not np.isfinite(obj):
-        return None
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
+_clean = plain  # NaN/inf -> None, numpy -> Python; kept for callers that import it from here
 
 
 # -- core ------------------------------------------------------------------------------------

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..segments import intersect_intervals, merge_intervals
+
 #: emotion labels treated as anger (for the "strong anger" review rule)
 ANGER_LABELS = ("angry", "anger", "annoyed", "frustrated")
 MAIN_ROLES = ("agent", "client")
@@ -41,36 +43,13 @@ class ReviewRules:
 
 
 # -- interval arithmetic -------------------------------------------------------------------
-def merge_intervals(iv: list[tuple[float, float]] | np.ndarray) -> list[tuple[float, float]]:
-    """Union of intervals as sorted, disjoint ``(start, end)`` pairs."""
-    pairs = sorted((float(s), float(e)) for s, e in iv if e > s)
-    out: list[list[float]] = []
-    for s, e in pairs:
-        if out and s <= out[-1][1]:
-            out[-1][1] = max(out[-1][1], e)
-        else:
-            out.append([s, e])
-    return [(s, e) for s, e in out]
-
-
 def total_length(iv: list[tuple[float, float]]) -> float:
     return float(sum(e - s for s, e in merge_intervals(iv)))
 
 
 def intersect(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> list[tuple[float, float]]:
     """Intersection of two unions of intervals."""
-    a, b = merge_intervals(a), merge_intervals(b)
-    i = j = 0
-    out = []
-    while i < len(a) and j < len(b):
-        s, e = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
-        if e > s:
-            out.append((s, e))
-        if a[i][1] < b[j][1]:
-            i += 1
-        else:
-            j += 1
-    return out
+    return intersect_intervals(merge_intervals(a), merge_intervals(b))
 
 
 def _clip_weighted_mean(starts, ends, values, lo: float, hi: float) -> float:

@@ -9,6 +9,7 @@ from typing import List, Optional
 
 import typer
 
+from ..utils import format_number
 from .app import app, friendly_errors, out
 
 annotations_app = typer.Typer(
@@ -23,13 +24,7 @@ DIMENSION_CHOICES = ("valence", "arousal", "both")
 
 
 def _fmt(v, digits: int = 3) -> str:
-    if v is None:
-        return "-"
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return str(v)
-    return "-" if not math.isfinite(f) else f"{f:.{digits}f}"
+    return format_number(v, digits, "-")
 
 
 def _fmt_p(p) -> str:

@@ -27,6 +27,11 @@ class CorpusError(CallemoError, ValueError):
     """A folder is not the corpus it was said to be (or is incomplete)."""
 
 
+def _audio_files(d: Path) -> list[Path]:
+    """The audio files below ``d``, sorted."""
+    return [f for f in sorted(d.rglob("*")) if f.suffix.lower() in AUDIO_SUFFIXES]
+
+
 def _frame(rows: list[dict], corpus: str) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     df.insert(1, "start", np.nan)
@@ -53,9 +58,7 @@ def read_ravdess(directory: str | os.PathLike) -> pd.DataFrame:
     """
     d = _check_dir(directory, "ravdess")
     rows = []
-    for f in sorted(d.rglob("*")):
-        if f.suffix.lower() not in AUDIO_SUFFIXES:
-            continue
+    for f in _audio_files(d):
         m = _RAVDESS_RE.match(f.stem)
         if not m:
             continue
@@ -98,9 +101,7 @@ def read_savee(directory: str | os.PathLike) -> pd.DataFrame:
     """
     d = _check_dir(directory, "savee")
     rows = []
-    for f in sorted(d.rglob("*")):
-        if f.suffix.lower() not in AUDIO_SUFFIXES:
-            continue
+    for f in _audio_files(d):
         m = _SAVEE_FLAT.match(f.stem)
         if m:
             spk, emo, num = m.groups()

@@ -9,7 +9,6 @@ Results are plain dicts (JSON-serialisable through :func:`to_json`) with at leas
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 import warnings
@@ -20,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import CallemoError
+from ..utils import plain
 from .baselines import majority_class, majority_predictions, random_baseline
 from .folds import check_folds, group_folds, leave_one_group_out
 from .metrics import bootstrap_scores, classification_report, percentile_ci
@@ -126,6 +126,15 @@ def run_folds(
     return {"predictions": pred.tolist(), "folds": per_fold}
 
 
+def _signals_for(d: pd.DataFrame, signals, rate: int, *, telephone: bool, jobs: int, progress: bool):
+    """``signals`` when given, else the manifest's audio loaded at ``rate``."""
+    if signals is not None:
+        return signals
+    from ..train.manifest import load_signals
+
+    return load_signals(d, rate, telephone=telephone, jobs=jobs, progress=progress)
+
+
 def _label_order(y: Sequence[str], setting) -> list[str]:
     present = sorted(set(map(str, y)))
     if setting is not None:
@@ -172,10 +181,7 @@ def crossval(
         setting = config.get("label_setting")
     d, signals = _prepare(df, signals, setting, label_column)
     rate = _sample_rate(config, sr)
-    if signals is None:
-        from ..train.manifest import load_signals
-
-        signals = load_signals(d, rate, telephone=telephone, jobs=jobs, progress=progress)
+    signals = _signals_for(d, signals, rate, telephone=telephone, jobs=jobs, progress=progress)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         folds = group_folds(d, group, k=k, stratify=label_column if stratify else None, seed=seed)
@@ -247,10 +253,7 @@ def evaluate_model(
     says so: apply the matching label setting first)."""
     d, signals = _prepare(df, signals, setting, label_column)
     rate = int(getattr(model, "sample_rate", 16000))
-    if signals is None:
-        from ..train.manifest import load_signals
-
-        signals = load_signals(d, rate, telephone=telephone, jobs=jobs, progress=progress)
+    signals = _signals_for(d, signals, rate, telephone=telephone, jobs=jobs, progress=progress)
     y = d[label_column].astype(str).tolist()
     speakers = d["speaker"].astype(str).tolist() if "speaker" in d.columns else None
     proba = np.asarray(model.predict_proba(list(signals), speakers))
@@ -313,10 +316,7 @@ def leave_one_corpus_out(
     if corpus not in d.columns:
         raise EvaluationError(f"manifest has no {corpus!r} column to hold corpora out by")
     rate = _sample_rate(config, sr)
-    if signals is None:
-        from ..train.manifest import load_signals
-
-        signals = load_signals(d, rate, telephone=telephone, jobs=jobs, progress=progress)
+    signals = _signals_for(d, signals, rate, telephone=telephone, jobs=jobs, progress=progress)
     folds = leave_one_group_out(d, corpus)
     run = run_folds(d, config, folds, signals, label_column=label_column, fold_group=corpus, progress=progress)
     y = np.asarray(d[label_column].astype(str).tolist(), dtype=object)
@@ -367,20 +367,7 @@ def leave_one_corpus_out(
 
 
 # ---------------------------------------------------------------------------------------------
-def _plain(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _plain(obj.tolist())
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
+_plain = plain  # kept for callers that import it from here
 
 
 def to_json(result: dict[str, Any], path: str | os.PathLike | None = None, *, predictions: bool = False) -> str:

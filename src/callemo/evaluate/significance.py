@@ -50,6 +50,21 @@ def wilcoxon(a: Sequence[float], b: Sequence[float], *, alternative: str = "two-
     return res
 
 
+def _paired_codes(y_true, pred_a, pred_b, labels):
+    """Integer codes of the truth and of both systems' predictions on one common label list,
+    and that list's length."""
+    labs, t, pa = _labels_and_codes(y_true, pred_a, labels)
+    labs2, _, pb = _labels_and_codes(y_true, pred_b, labs)
+    if labs2 != labs:  # b predicted labels a never did: recode a with the full list
+        _, t, pa = _labels_and_codes(y_true, pred_a, labs2)
+    return t, pa, pb, len(labs2)
+
+
+def _score_diff(t, x, y, c, j, weights=None) -> float:
+    """Score ``j`` (index into UA, WA, macro-F1) of predictions ``x`` minus that of ``y``."""
+    return scores_from_confusion(confusion_counts(t, x, c, weights))[j] - scores_from_confusion(confusion_counts(t, y, c, weights))[j]
+
+
 def paired_bootstrap(
     y_true: Sequence[str],
     pred_a: Sequence[str],
@@ -63,17 +78,12 @@ def paired_bootstrap(
 ) -> dict[str, Any]:
     """Bootstrap of ``metric(a) - metric(b)`` on the same resampled items/speakers."""
     j = _METRIC[metric]
-    labs, t, pa = _labels_and_codes(y_true, pred_a, labels)
-    labs2, _, pb = _labels_and_codes(y_true, pred_b, labs)
-    if labs2 != labs:  # b predicted labels a never did: recode a with the full list
-        labs, t, pa = _labels_and_codes(y_true, pred_a, labs2)
-        labs = labs2
-    c = len(labs)
-    obs = scores_from_confusion(confusion_counts(t, pa, c))[j] - scores_from_confusion(confusion_counts(t, pb, c))[j]
+    t, pa, pb, c = _paired_codes(y_true, pred_a, pred_b, labels)
+    obs = _score_diff(t, pa, pb, c, j)
     rng = np.random.default_rng(seed)
     diffs = np.empty(n_boot)
     for b, w in enumerate(_bootstrap_weights(None if groups is None else np.asarray(groups), len(t), n_boot, rng)):
-        diffs[b] = scores_from_confusion(confusion_counts(t, pa, c, w))[j] - scores_from_confusion(confusion_counts(t, pb, c, w))[j]
+        diffs[b] = _score_diff(t, pa, pb, c, j, w)
     diffs = diffs[np.isfinite(diffs)]
     p = min(1.0, 2 * min(np.mean(diffs <= 0), np.mean(diffs >= 0))) if diffs.size else float("nan")
     return {
@@ -100,15 +110,8 @@ def permutation_test(
 ) -> dict[str, Any]:
     """Approximate randomisation test of ``metric(a) - metric(b)`` (two-sided)."""
     j = _METRIC[metric]
-    labs = sorted(set(map(str, y_true)) | set(map(str, pred_a)) | set(map(str, pred_b))) if labels is None else list(labels)
-    labs, t, pa = _labels_and_codes(y_true, pred_a, labs)
-    _, _, pb = _labels_and_codes(y_true, pred_b, labs)
-    c = len(labs)
-
-    def diff(x, y):
-        return scores_from_confusion(confusion_counts(t, x, c))[j] - scores_from_confusion(confusion_counts(t, y, c))[j]
-
-    obs = diff(pa, pb)
+    t, pa, pb, c = _paired_codes(y_true, pred_a, pred_b, labels)
+    obs = _score_diff(t, pa, pb, c, j)
     if groups is None:
         codes, n_units = np.arange(len(t)), len(t)
     else:
@@ -121,7 +124,7 @@ def permutation_test(
         s = swap[codes]
         x = np.where(s, pb, pa)
         y = np.where(s, pa, pb)
-        if abs(diff(x, y)) >= abs(obs) - 1e-12:
+        if abs(_score_diff(t, x, y, c, j)) >= abs(obs) - 1e-12:
             hits += 1
     return {
         "metric": metric,

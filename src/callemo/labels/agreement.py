@@ -24,13 +24,10 @@ from typing import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from ..utils import plain
 from .continuous import DIMENSIONS, AnnotationError, check_frame, resample_traces
 
 DEFAULT_BINS = 21  # levels -1, -0.9, ..., 1
-
-
-def _nan_to_none(x):
-    return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else x
 
 
 # ------------------------------------------------------------------------------------------- ICC
@@ -204,17 +201,7 @@ def agreement_table(report: Mapping[str, Mapping[str, Mapping]]) -> pd.DataFrame
 
 def report_to_json(report: Mapping) -> dict:
     """The report with NaN turned into null, ready for :func:`json.dump`."""
-    def conv(v):
-        if isinstance(v, Mapping):
-            return {str(k): conv(x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [conv(x) for x in v]
-        if isinstance(v, (np.floating, float)):
-            return _nan_to_none(float(v))
-        if isinstance(v, np.integer):
-            return int(v)
-        return v
-    return conv(report)
+    return plain(report)
 
 
 def reliable_files(report: Mapping[str, Mapping[str, Mapping]], min_icc: float = 0.7,

@@ -49,7 +49,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .continuous import AnnotationError
+from .continuous import AnnotationError, read_text_csv
 
 RULES = ("majority", "emotional-wins", "discard")
 TIE_RULES = ("discard", "emotional-wins", "first")
@@ -76,21 +76,7 @@ def read_categorical(path: str | os.PathLike, *, root: str | os.PathLike | None 
     plus ``line`` (the line of the CSV each row came from). Raises :class:`AnnotationError`
     naming the file and line.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise AnnotationError(p, None, "file not found" if not p.exists() else "not a file")
-    try:
-        raw = pd.read_csv(p, dtype=str, keep_default_na=False, skipinitialspace=True, encoding="utf-8-sig")
-    except pd.errors.EmptyDataError:
-        raise AnnotationError(p, None, "empty file (a header is required)") from None
-    except pd.errors.ParserError as e:
-        import re
-
-        m = re.search(r"line (\d+)", str(e))
-        raise AnnotationError(p, int(m.group(1)) if m else None, f"malformed CSV ({e})") from None
-    except UnicodeDecodeError:
-        raise AnnotationError(p, None, "not a UTF-8 text file") from None
-    raw.columns = [str(c).strip() for c in raw.columns]
+    p, raw = read_text_csv(path)
     lower = {c.lower(): c for c in raw.columns}
     raw["line"] = np.arange(len(raw)) + 2
     if len(raw) == 0:

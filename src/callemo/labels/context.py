@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from .continuous import AnnotationError
+from .continuous import AnnotationError, read_text_csv
 
 SCALES = ("empathy", "engagement", "satisfaction", "urgency")
 PURPOSES = ("purchase", "issue", "information", "other")
@@ -173,16 +173,8 @@ def read_context(path: str | os.PathLike) -> pd.DataFrame:
 
     Adds ``purpose_category``. Raises :class:`AnnotationError` naming file, line and field.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise AnnotationError(p, None, "file not found" if not p.exists() else "not a file")
-    try:
-        raw = pd.read_csv(p, dtype=str, keep_default_na=False, skipinitialspace=True, encoding="utf-8-sig")
-    except pd.errors.EmptyDataError:
-        raise AnnotationError(p, None, "empty file (a header is required)") from None
-    except pd.errors.ParserError as e:
-        raise AnnotationError(p, None, f"malformed CSV ({e})") from None
-    raw.columns = [str(c).strip().lower() for c in raw.columns]
+    p, raw = read_text_csv(path)
+    raw.columns = [c.lower() for c in raw.columns]
     if "file" not in raw.columns:
         for alt in ("recording", "call", "path"):
             if alt in raw.columns:

@@ -71,6 +71,28 @@ class AnnotationError(CallemoError):
 
 # ----------------------------------------------------------------------------------------- reading
 
+def read_text_csv(path: str | Path) -> tuple[Path, pd.DataFrame]:
+    """Read an annotation CSV as strings (blanks stay ``""``), header names stripped.
+
+    Returns the path and the table; raises :class:`AnnotationError` for a missing, empty,
+    malformed or non-UTF-8 file (naming the line pandas reports, when it does).
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise AnnotationError(p, None, "file not found" if not p.exists() else "not a file")
+    try:
+        raw = pd.read_csv(p, dtype=str, keep_default_na=False, skipinitialspace=True, encoding="utf-8-sig")
+    except pd.errors.EmptyDataError:
+        raise AnnotationError(p, None, "empty file (a header is required)") from None
+    except pd.errors.ParserError as e:
+        m = re.search(r"line (\d+)", str(e))
+        raise AnnotationError(p, int(m.group(1)) if m else None, f"malformed CSV ({e})") from None
+    except UnicodeDecodeError:
+        raise AnnotationError(p, None, "not a UTF-8 text file") from None
+    raw.columns = [str(c).strip() for c in raw.columns]
+    return p, raw
+
+
 def _sniff_rows(path: Path) -> list[tuple[int, list[str]]]:
     """(line number, fields) of every non-empty line of a delimited text file."""
     try:

@@ -29,6 +29,7 @@ import numpy as np
 import yaml
 
 from ..errors import CallemoError
+from ..utils import plain
 
 MODEL_CARD = "model.yaml"
 _REGISTRY: dict[str, type["EmotionModel"]] = {}
@@ -129,18 +130,8 @@ class EmotionModel:
 
 
 def _plain(obj: Any) -> Any:
-    """Make numpy scalars/arrays YAML-safe."""
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
+    """Make numpy scalars/arrays YAML-safe (NaN stays NaN: YAML writes it)."""
+    return plain(obj, nan_to_none=False)
 
 
 def default_model_dir() -> Path:

@@ -20,7 +20,7 @@ import pandas as pd
 
 from ..errors import CallemoError
 from ..io import AudioError, audio_info
-from ..segments import empty_table, set_index
+from ..segments import empty_table, intersect_intervals, merge_intervals, set_index
 from . import vad as _vad
 from .diarize import diarize_regions
 from .roles import assign_roles, parse_channels
@@ -197,29 +197,6 @@ def stereo_speech(x: np.ndarray, sr: int, *, vad_kw: dict | None = None, margin_
     return out
 
 
-def _intersections(a: list[tuple[float, float]], b: list[tuple[float, float]], min_dur: float = 0.05):
-    out, i, j = [], 0, 0
-    while i < len(a) and j < len(b):
-        s, e = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
-        if e - s >= min_dur:
-            out.append((s, e))
-        if a[i][1] < b[j][1]:
-            i += 1
-        else:
-            j += 1
-    return out
-
-
-def _union(regs: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    out: list[list[float]] = []
-    for s, e in sorted(regs):
-        if out and s <= out[-1][1]:
-            out[-1][1] = max(out[-1][1], e)
-        else:
-            out.append([s, e])
-    return [(float(s), float(e)) for s, e in out]
-
-
 # ----------------------------------------------------------------------------- main entry
 
 def prepare_call(
@@ -293,16 +270,16 @@ def prepare_call(
         timing["vad"] = time.perf_counter() - t
         rows, overlaps = [], []
         for ch, regs in enumerate(per):
-            others = _union([r for k, rr in enumerate(per) if k != ch for r in rr])
-            ov = _intersections(regs, others, 0.1)
+            others = merge_intervals([r for k, rr in enumerate(per) if k != ch for r in rr])
+            ov = intersect_intervals(regs, others, 0.1)
             overlaps += ov
             for s, e in regs:
                 rows.append({"file": name, "start": s, "end": e, "speaker": names[ch], "channel": ch,
                              "overlap": any(a < e and b > s for a, b in ov)})
-        overlaps = _union(overlaps)
+        overlaps = merge_intervals(overlaps)
         turns = set_index(pd.DataFrame(rows)) if rows else empty_table(["speaker", "channel", "overlap"])
         turns = assign_roles(turns, first_speaker, channels=names)
-        speech = _union([r for rr in per for r in rr])
+        speech = merge_intervals([r for rr in per for r in rr])
         _, tm = compress_map(speech, duration, wr, max_silence, target_silence)
         audio = x
         n_spk = sum(1 for rr in per if rr)
@@ -311,7 +288,7 @@ def prepare_call(
         audio = x.mean(axis=0) if x.shape[0] > 1 else x[0]
         del x
         t = time.perf_counter()
-        speech = _union(list(regions)) if regions is not None else _vad.speech_regions(audio, wr, **vad_kw)
+        speech = merge_intervals(list(regions)) if regions is not None else _vad.speech_regions(audio, wr, **vad_kw)
         timing["vad"] = time.perf_counter() - t
         t = time.perf_counter()
         # processing happens on the silence-compressed time line; results are mapped back

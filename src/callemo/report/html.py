@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from ..utils import format_number
+
 EMBED_MAX_SECONDS = 1800.0
 EMBED_SR = 8000
 _BLOCK = 32768
@@ -83,13 +85,7 @@ def _fmt_clock(x: Any) -> str:
 
 
 def _fmt_num(x: Any, digits: int = 2) -> str:
-    if x is None:
-        return "–"
-    try:
-        f = float(x)
-    except (TypeError, ValueError):
-        return str(x)
-    return "–" if not np.isfinite(f) else f"{f:.{digits}f}"
+    return format_number(x, digits, "–")
 
 
 def _fmt_pct(x: Any) -> str:

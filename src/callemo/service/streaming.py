@@ -61,6 +61,16 @@ class StreamError(CallemoError, ValueError):
     """A bad stream configuration or bad audio frame (the message names the problem)."""
 
 
+def _known_settings(cls, d: dict[str, Any] | None, what: str) -> dict[str, Any]:
+    """A copy of ``d``; :class:`StreamError` if it names a setting that is no field of ``cls``."""
+    d = dict(d or {})
+    known = {f.name for f in fields(cls)}
+    bad = sorted(set(d) - known)
+    if bad:
+        raise StreamError(f"unknown {what} settings {bad}; known: {sorted(known)}")
+    return d
+
+
 @dataclass
 class AlertRules:
     """When a live call raises an alert (all configurable through the stream's config)."""
@@ -82,11 +92,7 @@ class AlertRules:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> "AlertRules":
-        d = dict(d or {})
-        known = {f.name for f in fields(cls)}
-        bad = sorted(set(d) - known)
-        if bad:
-            raise StreamError(f"unknown alert settings {bad}; known: {sorted(known)}")
+        d = _known_settings(cls, d, "alert")
         kw: dict[str, Any] = {}
         for k, v in d.items():
             if k in ("roles", "emotions"):
@@ -224,11 +230,7 @@ class StreamSettings:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> "StreamSettings":
-        d = dict(d or {})
-        known = {f.name for f in fields(cls)}
-        bad = sorted(set(d) - known)
-        if bad:
-            raise StreamError(f"unknown stream settings {bad}; known: {sorted(known)}")
+        d = _known_settings(cls, d, "stream")
         try:
             s = cls(**{k: (int(v) if k == "context_segments" else float(v)) for k, v in d.items()})
         except (TypeError, ValueError) as e:
