@@ -1,0 +1,379 @@
+"""Functional features -> standardisation (global or per speaker) -> selection -> classifier.
+
+``svm``: the paper-001 classifier (RBF SVM, balanced class weights, one-vs-rest decision shape,
+calibrated probabilities) over one or several fused feature sets, with optional per-speaker
+standardisation, ANOVA feature selection and an inner speaker-grouped grid search of C / gamma.
+The classifier can also be a logistic regression (``classifier.type: logreg``).
+
+``ensemble``: a soft vote (weighted mean of class probabilities) of several ``svm`` members, e.g.
+one per feature set.
+
+Configuration (YAML, see ``callemo/configs/svm*.yaml``)::
+
+    type: svm
+    sample_rate: 16000          # audio is resampled to this before features (telephone: 8000)
+    features: [prosody]         # names or {name: ..., params...}; several = fusion
+    normalisation: speaker      # none | global | speaker
+    shrink: 3.0                 # speaker statistics pseudo-count toward the training prior
+    selection: {k: 300}         # ANOVA F top-k (or fraction 0<k<1); null = all features
+    classifier: {type: svc, C: 1.0, gamma: scale}
+    tune: {C: [0.3, 1, 3, 10], gamma: [scale], folds: 3}   # inner grouped CV (optional)
+    min_duration: 1.0
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..features import SpeakerStandardizer, extract, get_extractor
+from .base import EmotionModel, ModelError, register_model
+
+WEIGHTS = "model.joblib"
+
+
+def _as_list(v) -> list:
+    if v is None:
+        return []
+    return list(v) if isinstance(v, (list, tuple)) else [v]
+
+
+class _FunctionalsModel(EmotionModel):
+    """Shared plumbing: features from signals, label handling."""
+
+    def __init__(self, config: dict[str, Any] | None = None):
+        super().__init__(config)
+        self.sample_rate = int(self.config.get("sample_rate", 16000))
+        self.min_duration = float(self.config.get("min_duration", 1.0))
+        self.labels = list(self.config.get("labels") or [])
+
+    def _extractors(self, specs) -> list:
+        out = []
+        for spec in _as_list(specs) or ["prosody"]:
+            if isinstance(spec, str):
+                spec = {"name": spec}
+            spec = dict(spec)
+            spec.setdefault("sample_rate", self.sample_rate)
+            out.append(get_extractor(spec))
+        return out
+
+    def _features(self, extractors, signals, progress: bool = False) -> np.ndarray:
+        jobs = int(self.config.get("jobs", 1))
+        cache = self.config.get("cache", True)
+        mats = [extract(e, signals, jobs=jobs, cache=cache, progress=progress) for e in extractors]
+        return np.hstack(mats) if mats else np.zeros((len(signals), 0), np.float32)
+
+
+class _SoftmaxSVC:
+    """An SVC whose probabilities are the softmax of its one-vs-rest decision values (used only when
+    a class has too few training items for Platt calibration)."""
+
+    def __init__(self, svc):
+        self.svc = svc
+
+    def fit(self, X, y, sample_weight=None):
+        self.svc.fit(X, y, sample_weight=sample_weight)
+        self.classes_ = self.svc.classes_
+        return self
+
+    def predict_proba(self, X):
+        d = np.asarray(self.svc.decision_function(X), dtype=np.float64)
+        if d.ndim == 1:  # two classes
+            d = np.stack([-d, d], axis=1)
+        e = np.exp(d - d.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+
+@register_model("svm")
+class SVMModel(_FunctionalsModel):
+    """Functionals -> standardisation -> selection -> SVM (or logistic regression)."""
+
+    def __init__(self, config: dict[str, Any] | None = None):
+        super().__init__(config)
+        self.extractors = self._extractors(self.config.get("features"))
+        self.normaliser: SpeakerStandardizer | None = None
+        self.selector = None
+        self.clf = None
+        self.best_params_: dict[str, Any] = {}
+
+    # -- features -------------------------------------------------------------------------
+    @property
+    def feature_names(self) -> list[str]:
+        return [f"{e.name}:{n}" for e in self.extractors for n in e.feature_names]
+
+    def features(self, signals: Sequence[np.ndarray], progress: bool = False) -> np.ndarray:
+        return self._features(self.extractors, signals, progress)
+
+    # -- training -------------------------------------------------------------------------
+    def _classifier(self, params: dict[str, Any], calibrated: bool = True, min_class_count: int | None = None):
+        c = dict(self.config.get("classifier") or {})
+        c.update(params)
+        kind = c.pop("type", "svc")
+        seed = int(self.config.get("seed", 0))
+        if kind == "svc":
+            from sklearn.svm import SVC
+
+            svc = SVC(kernel=c.get("kernel", "rbf"), C=float(c.get("C", 1.0)), gamma=c.get("gamma", "scale"),
+                      class_weight="balanced", decision_function_shape="ovr", random_state=seed, cache_size=500)
+            if not calibrated:
+                return svc
+            from sklearn.calibration import CalibratedClassifierCV
+
+            # Platt scaling fitted on internal cross-validated decision values, then one SVM on all
+            # the data (what SVC(probability=True) did, without its deprecation)
+            folds = int(c.get("calibration_folds", 5))
+            if min_class_count is not None:
+                folds = min(folds, int(min_class_count))
+            if folds < 2:  # too few items of some class to calibrate: softmax of the decision values
+                return _SoftmaxSVC(svc)
+            return CalibratedClassifierCV(svc, method="sigmoid", cv=folds, ensemble=False)
+        if kind == "logreg":
+            from sklearn.linear_model import LogisticRegression
+
+            return LogisticRegression(C=float(c.get("C", 1.0)), class_weight="balanced", max_iter=3000)
+        raise ModelError(f"unknown classifier type {kind!r} (svc, logreg)")
+
+    def _selector(self, n_features: int):
+        sel = self.config.get("selection")
+        if not sel:
+            return None
+        from sklearn.feature_selection import SelectKBest, f_classif
+
+        k = sel.get("k", 0.5) if isinstance(sel, dict) else sel
+        k = float(k)
+        k = int(round(k * n_features)) if 0 < k < 1 else int(k)
+        k = max(1, min(n_features, k))
+        return SelectKBest(f_classif, k=k)
+
+    def fit(self, signals, y, speakers=None, progress: bool = False, **kw) -> "SVMModel":
+        X = self.features(signals, progress=progress)
+        return self.fit_features(X, y, speakers)
+
+    def fit_features(self, X: np.ndarray, y: Sequence[str], speakers: Sequence[str] | None = None) -> "SVMModel":
+        y = np.asarray([str(v) for v in y], dtype=object)
+        if len(y) != len(X):
+            raise ModelError(f"{len(X)} feature rows but {len(y)} labels")
+        present = sorted(set(y.tolist()))
+        if len(present) < 2:
+            raise ModelError(f"need at least two classes to train, got {present}")
+        labels = list(self.config.get("labels") or present)
+        missing = [v for v in present if v not in labels]
+        if missing:
+            raise ModelError(f"training labels {missing} are not in the configured labels {labels}")
+        self.labels = labels
+        self.normaliser = SpeakerStandardizer(self.config.get("normalisation", "global"), shrink=float(self.config.get("shrink", 3.0)),
+                                              balance_classes=bool(self.config.get("balance_speaker_stats", False)))
+        Z = self.normaliser.fit_transform(X, speakers, y)
+        Z, y, speakers = self._augment(X, Z, y, speakers)
+        self.selector = self._selector(Z.shape[1])
+        if self.selector is not None:
+            import warnings
+
+            with warnings.catch_warnings():  # constant features simply rank last
+                warnings.simplefilter("ignore", UserWarning)
+                warnings.simplefilter("ignore", RuntimeWarning)
+                Z = self.selector.fit_transform(Z, y)
+        params = self._tune(Z, y, speakers) if self.config.get("tune") else {}
+        self.best_params_ = params
+        self.clf = self._classifier(params, min_class_count=int(min(np.unique(y, return_counts=True)[1])))
+        sw = self._sample_weight(speakers, len(y))
+        if sw is None:
+            self.clf.fit(Z, y)
+        else:
+            self.clf.fit(Z, y, sample_weight=sw)
+        return self
+
+    def _sample_weight(self, speakers, n: int):
+        """``sample_weight: speaker`` gives every training speaker the same total weight (corpora
+        differ a lot in items per speaker); ``sqrt_speaker`` is halfway."""
+        mode = self.config.get("sample_weight")
+        if not mode or speakers is None:
+            return None
+        g = np.asarray([str(s) for s in speakers])
+        _, inv, cnt = np.unique(g, return_inverse=True, return_counts=True)
+        w = 1.0 / cnt[inv] if mode == "speaker" else 1.0 / np.sqrt(cnt[inv])
+        if mode not in ("speaker", "sqrt_speaker"):
+            raise ModelError(f"sample_weight must be speaker or sqrt_speaker, not {mode!r}")
+        return w * (n / w.sum())
+
+    def _augment(self, X, Z, y, speakers):
+        """``few_segments: [1, 3]`` adds copies of the training set normalised as if each speaker had
+        only 1 (3, ...) segments (random chunks of the speaker's segments, with the shrinkage used at
+        test time), so the classifier also learns the few-segments regime of short calls."""
+        ks = _as_list(self.config.get("few_segments"))
+        if not ks or speakers is None or self.normaliser.mode != "speaker":
+            return Z, y, speakers
+        rng = np.random.default_rng(int(self.config.get("seed", 0)))
+        g = np.asarray([str(s) for s in speakers], dtype=object)
+        Zs, ys, gs = [Z], [y], [g]
+        for k in ks:
+            chunk = np.empty(len(g), dtype=object)
+            for s in dict.fromkeys(g.tolist()):
+                idx = np.where(g == s)[0]
+                rng.shuffle(idx)
+                for j, i in enumerate(idx):
+                    chunk[i] = f"{s}#{k}#{j // int(k)}"
+            Zs.append(self.normaliser.transform(X, chunk))
+            ys.append(y)
+            gs.append(g)
+        return np.vstack(Zs), np.concatenate(ys), np.concatenate(gs)
+
+    def _tune(self, Z, y, speakers) -> dict[str, Any]:
+        """Inner speaker-grouped grid search of the classifier's parameters (balanced accuracy)."""
+        from sklearn.model_selection import GridSearchCV, GroupKFold, StratifiedKFold
+
+        tune = dict(self.config["tune"])
+        folds = int(tune.pop("folds", 3))
+        grid = {k: _as_list(v) for k, v in tune.items()}
+        if not grid:
+            return {}
+        est = self._classifier({}, calibrated=False)
+        groups = None if speakers is None else np.asarray([str(s) for s in speakers])
+        if groups is not None and len(set(groups)) >= folds:
+            cv, fit_kw = GroupKFold(n_splits=folds), {"groups": groups}
+        else:
+            cv, fit_kw = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0), {}
+        gs = GridSearchCV(est, grid, scoring="balanced_accuracy", cv=cv, n_jobs=int(self.config.get("jobs", 1)), refit=False)
+        gs.fit(Z, y, **fit_kw)
+        return dict(gs.best_params_)
+
+    # -- inference ------------------------------------------------------------------------
+    def _check_fitted(self):
+        if self.clf is None:
+            raise ModelError("the model is not trained yet (fit it or load a trained model directory)")
+
+    def predict_proba(self, signals, speakers=None, progress: bool = False) -> np.ndarray:
+        self._check_fitted()
+        if len(signals) == 0:
+            return np.zeros((0, len(self.labels)), np.float32)
+        return self.predict_proba_features(self.features(signals, progress=progress), speakers)
+
+    def predict_proba_features(self, X: np.ndarray, speakers=None) -> np.ndarray:
+        self._check_fitted()
+        Z = self.normaliser.transform(X, speakers)
+        if self.selector is not None:
+            Z = self.selector.transform(Z)
+        p = self.clf.predict_proba(Z)
+        out = np.zeros((len(X), len(self.labels)), dtype=np.float64)
+        for j, c in enumerate(self.clf.classes_):
+            out[:, self.labels.index(str(c))] = p[:, j]
+        s = out.sum(axis=1, keepdims=True)
+        return (out / np.where(s > 0, s, 1.0)).astype(np.float32)
+
+    # -- persistence ----------------------------------------------------------------------
+    def _state(self) -> dict[str, Any]:
+        return {"normaliser": self.normaliser, "selector": self.selector, "clf": self.clf, "labels": self.labels,
+                "best_params": self.best_params_}
+
+    def _set_state(self, st: dict[str, Any]) -> None:
+        self.normaliser, self.selector, self.clf = st["normaliser"], st["selector"], st["clf"]
+        self.labels = list(st["labels"])
+        self.best_params_ = dict(st.get("best_params") or {})
+
+    def _card(self) -> dict[str, Any]:
+        return {
+            "features": [e.params() for e in self.extractors],
+            "n_features": len(self.feature_names),
+            "normalisation": self.config.get("normalisation", "global"),
+            "classifier": {**dict(self.config.get("classifier") or {"type": "svc"}), **self.best_params_},
+        }
+
+    def _save(self, directory: Path) -> dict[str, Any]:
+        import joblib
+
+        self._check_fitted()
+        joblib.dump(self._state(), directory / WEIGHTS, compress=3)
+        return self._card()
+
+    @classmethod
+    def _load(cls, directory: Path, card: dict[str, Any]) -> "SVMModel":
+        import joblib
+
+        f = directory / WEIGHTS
+        if not f.exists():
+            raise ModelError(f"{directory}: missing {WEIGHTS}")
+        cfg = dict(card.get("config") or {})
+        cfg.setdefault("sample_rate", card.get("sample_rate", 16000))
+        m = cls(cfg)
+        try:
+            m._set_state(joblib.load(f))
+        except Exception as e:  # noqa: BLE001
+            raise ModelError(f"{f}: cannot load the model weights ({e})") from None
+        return m
+
+
+@register_model("ensemble")
+class EnsembleModel(_FunctionalsModel):
+    """Soft vote of several ``svm`` members (each with its own features / normalisation)."""
+
+    def __init__(self, config: dict[str, Any] | None = None):
+        super().__init__(config)
+        members = self.config.get("members") or []
+        if not members:
+            raise ModelError("an ensemble needs 'members' (a list of svm configurations)")
+        self.members: list[SVMModel] = []
+        for m in members:
+            mc = {k: v for k, v in self.config.items() if k not in ("members", "weights", "type")}
+            mc.update(m)
+            mc["type"] = "svm"
+            mc["sample_rate"] = self.sample_rate
+            self.members.append(SVMModel(mc))
+        w = self.config.get("weights") or [1.0] * len(self.members)
+        if len(w) != len(self.members):
+            raise ModelError(f"ensemble: {len(w)} weights for {len(self.members)} members")
+        self.weights = np.asarray(w, float) / float(np.sum(w))
+
+    def fit(self, signals, y, speakers=None, progress: bool = False, **kw) -> "EnsembleModel":
+        for m in self.members:
+            m.fit(signals, y, speakers, progress=progress)
+        self.labels = list(self.members[0].labels)
+        return self
+
+    def fit_features(self, Xs: Sequence[np.ndarray], y, speakers=None) -> "EnsembleModel":
+        for m, X in zip(self.members, Xs):
+            m.fit_features(X, y, speakers)
+        self.labels = list(self.members[0].labels)
+        return self
+
+    def predict_proba(self, signals, speakers=None, progress: bool = False) -> np.ndarray:
+        if len(signals) == 0:
+            return np.zeros((0, len(self.labels)), np.float32)
+        return self.predict_proba_features([m.features(signals, progress=progress) for m in self.members], speakers)
+
+    def predict_proba_features(self, Xs: Sequence[np.ndarray], speakers=None) -> np.ndarray:
+        p = 0.0
+        for w, m, X in zip(self.weights, self.members, Xs):
+            pm = m.predict_proba_features(X, speakers)
+            p = p + w * pm[:, [m.labels.index(c) for c in self.labels]]
+        return np.asarray(p, np.float32)
+
+    def _save(self, directory: Path) -> dict[str, Any]:
+        import joblib
+
+        joblib.dump({"members": [m._state() for m in self.members], "labels": self.labels}, directory / WEIGHTS, compress=3)
+        feats = []
+        for m in self.members:
+            feats += [e.params() for e in m.extractors if e.params() not in feats]
+        return {"features": feats, "members": [m._card() for m in self.members],
+                "normalisation": sorted({str(m.config.get("normalisation", "global")) for m in self.members})}
+
+    @classmethod
+    def _load(cls, directory: Path, card: dict[str, Any]) -> "EnsembleModel":
+        import joblib
+
+        f = directory / WEIGHTS
+        if not f.exists():
+            raise ModelError(f"{directory}: missing {WEIGHTS}")
+        cfg = dict(card.get("config") or {})
+        cfg.setdefault("sample_rate", card.get("sample_rate", 16000))
+        m = cls(cfg)
+        try:
+            st = joblib.load(f)
+        except Exception as e:  # noqa: BLE001
+            raise ModelError(f"{f}: cannot load the model weights ({e})") from None
+        for mem, s in zip(m.members, st["members"]):
+            mem._set_state(s)
+        m.labels = list(st["labels"])
+        return m

@@ -1,0 +1,90 @@
+"""Global and per-speaker standardisation semantics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from callemo.features import SpeakerStandardizer, standardize_by_speaker
+
+
+def _data(seed=0):
+    rng = np.random.default_rng(seed)
+    spk = np.repeat(["a", "b", "c"], 40)
+    offset = {"a": 0.0, "b": 5.0, "c": -3.0}
+    scale = {"a": 1.0, "b": 3.0, "c": 0.5}
+    X = np.stack([rng.standard_normal(2) * scale[s] + offset[s] for s in spk])
+    return X, spk
+
+
+def test_per_speaker_uses_each_speakers_own_statistics():
+    X, spk = _data()
+    Z = standardize_by_speaker(X, spk)
+    for s in "abc":
+        np.testing.assert_allclose(Z[spk == s].mean(axis=0), 0, atol=1e-5)
+        np.testing.assert_allclose(Z[spk == s].std(axis=0), 1, atol=1e-4)
+
+
+def test_speaker_mode_removes_speaker_offsets_at_test_time():
+    X, spk = _data()
+    n = SpeakerStandardizer("speaker", shrink=0.0).fit(X, spk)
+    # an unseen test speaker with a large offset: its own segments give the statistics
+    rng = np.random.default_rng(1)
+    Xt = rng.standard_normal((30, 2)) * 2.0 + 40.0
+    Zt = n.transform(Xt, ["new"] * 30)
+    assert np.all(np.abs(Zt.mean(axis=0)) < 0.2)
+    # global mode would leave the offset in place
+    g = SpeakerStandardizer("global").fit(X, spk)
+    assert np.all(g.transform(Xt).mean(axis=0) > 5)
+
+
+def test_transform_depends_only_on_the_rows_of_each_speaker():
+    X, spk = _data()
+    n = SpeakerStandardizer("speaker").fit(X, spk)
+    both = n.transform(X, spk)
+    only_b = n.transform(X[spk == "b"], spk[spk == "b"])
+    np.testing.assert_allclose(both[spk == "b"], only_b, rtol=1e-5, atol=1e-6)
+
+
+def test_few_segments_shrink_toward_the_training_prior():
+    X, spk = _data()
+    n = SpeakerStandardizer("speaker", shrink=3.0).fit(X, spk)
+    one = np.array([[10.0, 10.0]])
+    z1 = n.transform(one, ["x"])  # one segment: mostly prior statistics, finite, not zeroed out
+    assert np.all(np.isfinite(z1)) and np.all(z1 > 0)
+    # with many segments the speaker's own statistics dominate
+    rng = np.random.default_rng(3)
+    many = rng.standard_normal((200, 2)) + 10.0
+    zm = n.transform(many, ["y"] * 200)
+    assert np.all(np.abs(zm.mean(axis=0)) < 0.3)
+    # speakers=None: the batch is one speaker
+    np.testing.assert_allclose(n.transform(many), zm, rtol=1e-5)
+
+
+def test_global_and_none_modes():
+    X, spk = _data()
+    g = SpeakerStandardizer("global").fit(X)
+    Z = g.transform(X)
+    np.testing.assert_allclose(Z.mean(axis=0), 0, atol=1e-5)
+    np.testing.assert_allclose(Z.std(axis=0), 1, atol=1e-4)
+    np.testing.assert_allclose(SpeakerStandardizer("none").fit(X).transform(X), X, rtol=1e-6)
+    with pytest.raises(ValueError):
+        SpeakerStandardizer("bogus")
+    with pytest.raises(ValueError):
+        g.transform(X[:, :1])
+
+
+def test_class_balanced_training_statistics():
+    rng = np.random.default_rng(0)
+    # one speaker, 90 "low" items and 10 "high" items: the balanced mean sits halfway
+    X = np.r_[rng.normal(0, 0.1, (90, 1)), rng.normal(10, 0.1, (10, 1))]
+    y = ["low"] * 90 + ["high"] * 10
+    spk = ["s"] * 100
+    plain = SpeakerStandardizer("speaker", shrink=0.0)
+    plain.fit(X, spk, y)
+    bal = SpeakerStandardizer("speaker", shrink=0.0, balance_classes=True)
+    bal.fit(X, spk, y)
+    assert abs(plain.prior_mean_[0] - 1.0) < 0.1
+    assert abs(bal.prior_mean_[0] - 5.0) < 0.1
+    # fit_transform equals fit + transform when classes are not balanced
+    np.testing.assert_allclose(plain.fit_transform(X, spk, y), plain.transform(X, spk), rtol=1e-5, atol=1e-5)
