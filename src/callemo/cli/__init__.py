@@ -11,6 +11,7 @@ COMMAND_MODULES = [
     "callemo.cli.data",         # corpus
     "callemo.cli.modelling",    # train, predict, evaluate, crossval
     "callemo.cli.compare",      # compare (two configurations over seeds, Wilcoxon)
+    "callemo.cli.continuous",   # continuous (proxy corpus, regressor training / evaluation)
     "callemo.cli.annotations",  # annotations ..., select
     "callemo.cli.calls",        # analyze, simulate
     "callemo.cli.service",      # serve
