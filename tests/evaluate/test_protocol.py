@@ -122,3 +122,27 @@ def test_crossval_with_more_folds_than_speakers_records_the_change():
     assert r["protocol"]["k"] == 3 and r["protocol"]["k_requested"] == 5
     assert any("only 3 groups" in n for n in r["protocol"]["notes"])
     assert all(len(f["test_groups"]) == 1 for f in r["folds"])
+
+
+GENDERS_SEEN: list[list[str]] = []
+
+
+@register_model("test_rms_centroid_multitask")
+class RmsCentroidMultitask(RmsCentroid):
+    """Names ``gender`` in ``fit``, as multitask models (CNN-BiLSTM) do."""
+
+    def fit(self, signals, y, speakers=None, *, gender=None, **kw):
+        GENDERS_SEEN.append(list(gender) if gender is not None else None)
+        return super().fit(signals, y, speakers)
+
+
+def test_crossval_passes_gender_to_multitask_models_only():
+    df, sigs = synth(n_speakers=4, per_class=1)
+    df["gender"] = ["f" if int(s[-1]) % 2 else "m" for s in df["speaker"]]
+    GENDERS_SEEN.clear()
+    crossval(df, {"type": "test_rms_centroid_multitask"}, k=2, signals=sigs, progress=False, n_boot=50)
+    assert len(GENDERS_SEEN) == 2
+    assert all(g is not None and set(g) <= {"f", "m"} and len(g) == len(df) // 2 for g in GENDERS_SEEN)
+    # a model whose fit does not name gender still trains (it is not passed through **kw)
+    r = crossval(df, {"type": "test_rms_centroid"}, k=2, signals=sigs, progress=False, n_boot=50)
+    assert r["ua"] > 0.5

@@ -38,6 +38,9 @@ def test_shape_finite_and_deterministic_at_telephone_rate():
     assert np.array_equal(a, b)
     std = a[384:]
     assert np.all(std >= 0) and std.mean() > 0  # frames vary over time
+    m = _extractor(sample_rate=8000, pool="mean").process_signal(x, 8000)
+    assert m.shape == (384,)
+    np.testing.assert_allclose(m, a[:384], rtol=1e-6, atol=1e-6)
 
 
 def test_percentile_pooling_and_different_voices_differ():

@@ -74,11 +74,12 @@ def _sample_rate(config: dict[str, Any], sr: int | None) -> int:
     return int(sr) if sr else int(getattr(build_model(config), "sample_rate", 16000))
 
 
-def _fit_predict(config, signals, y, speakers, tr, te):
-    from ..models.base import build_model
+def _fit_predict(config, signals, y, speakers, tr, te, gender=None):
+    from ..models.base import build_model, fit_kwargs
 
     model = build_model(config)
-    model.fit([signals[i] for i in tr], [y[i] for i in tr], [speakers[i] for i in tr])
+    extra = fit_kwargs(model, gender=None if gender is None else [gender[i] for i in tr])
+    model.fit([signals[i] for i in tr], [y[i] for i in tr], [speakers[i] for i in tr], **extra)
     proba = np.asarray(model.predict_proba([signals[i] for i in te], [speakers[i] for i in te]))
     if proba.shape != (len(te), len(model.labels)):
         raise EvaluationError(f"model returned probabilities of shape {proba.shape}, expected {(len(te), len(model.labels))}")
@@ -100,11 +101,13 @@ def run_folds(
     y = df[label_column].astype(str).tolist()
     speakers = df["speaker"].astype(str).tolist() if "speaker" in df.columns else df[fold_group].astype(str).tolist()
     gcol = df[fold_group].astype(str).to_numpy()
+    # multitask models (CNN-BiLSTM emotion + gender) get the gender column when the manifest has one
+    gender = df["gender"].astype(str).tolist() if "gender" in df.columns and df["gender"].notna().all() else None
     pred = np.empty(len(df), dtype=object)
     per_fold = []
     for i, (tr, te) in enumerate(folds):
         t0 = time.perf_counter()
-        p, _, model_labels = _fit_predict(config, signals, y, speakers, tr, te)
+        p, _, model_labels = _fit_predict(config, signals, y, speakers, tr, te, gender)
         pred[te] = p
         yt = [y[j] for j in te]
         r = classification_report(yt, p, None, n_boot=0)

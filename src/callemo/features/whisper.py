@@ -5,8 +5,10 @@ The signal (at the extractor's ``sample_rate``, e.g. 8 kHz telephone audio) is r
 extractor: 25 ms / 10 ms, log10, clamped 8 decades below the segment's maximum, so the input is
 level-normalised per segment) and run through the encoder of a CTranslate2 Whisper model. The
 encoder gives one 384-d vector per 20 ms; no padding to 30 s is needed (segments longer than
-``max_seconds`` are encoded in consecutive windows). The frames are pooled into functionals:
+``max_seconds`` are encoded in consecutive windows). ``level_norm: true`` first scales the segment
+to a fixed active level (as the ``prosody`` features do). The frames are pooled into functionals:
 
+* ``pool: mean``: the mean of each of the 384 dimensions -> 384 features;
 * ``pool: meanstd`` (default): mean and standard deviation of each dimension -> 768 features;
 * ``pool: meanstd_pct``: also the 10/25/50/75/90th percentiles -> 2688 features.
 
@@ -32,7 +34,7 @@ from .base import FeatureError, FeatureExtractor, register_extractor
 
 WHISPER_SR = 16000
 _PCTS = (10, 25, 50, 75, 90)
-_POOLS = ("meanstd", "meanstd_pct")
+_POOLS = ("mean", "meanstd", "meanstd_pct")
 _MODELS: dict[tuple, Any] = {}  # (path, compute_type, device) -> ctranslate2 Whisper, one per process
 _MEL: dict[int, Any] = {}
 _LOCK = threading.Lock()
@@ -89,7 +91,7 @@ class WhisperExtractor(FeatureExtractor):
     version = 1
 
     def __init__(self, sample_rate: int = 16000, pool: str = "meanstd", model_path: str | None = None,
-                 compute_type: str = "int8", max_seconds: float = 30.0):
+                 compute_type: str = "int8", max_seconds: float = 30.0, level_norm: bool = False):
         super().__init__(sample_rate)
         if pool not in _POOLS:
             raise FeatureError(f"whisper: pool must be one of {list(_POOLS)}, not {pool!r}")
@@ -97,16 +99,15 @@ class WhisperExtractor(FeatureExtractor):
         self.model_path = str(model_path) if model_path else None
         self.compute_type = str(compute_type)
         self.max_seconds = float(min(max(max_seconds, 1.0), 30.0))
+        self.level_norm = bool(level_norm)
         self._dim: int | None = None
 
     def params(self) -> dict[str, Any]:
         p = super().params()
         # model_path None = the packaged tiny.en (kept out of the cache key as a path, so caches are portable)
-        p.update(pool=self.pool, model_path=self.model_path, compute_type=self.compute_type, max_seconds=self.max_seconds)
+        p.update(pool=self.pool, model_path=self.model_path, compute_type=self.compute_type, max_seconds=self.max_seconds,
+                 level_norm=self.level_norm)
         return p
-
-    def __getstate__(self):  # picklable for joblib workers (the model is a per-process global)
-        return dict(self.__dict__)
 
     # -- model --------------------------------------------------------------------------------
     def _model(self):
@@ -121,7 +122,8 @@ class WhisperExtractor(FeatureExtractor):
     @property
     def feature_names(self) -> list[str]:
         d = self.hidden_size
-        stats = ["mean", "std"] + ([f"p{q}" for q in _PCTS] if self.pool == "meanstd_pct" else [])
+        stats = ["mean"] if self.pool == "mean" else ["mean", "std"]
+        stats += [f"p{q}" for q in _PCTS] if self.pool == "meanstd_pct" else []
         return [f"whisper_{s}_{k}" for s in stats for k in range(d)]
 
     def _encode(self, x16: np.ndarray) -> np.ndarray:
@@ -147,9 +149,13 @@ class WhisperExtractor(FeatureExtractor):
         return np.concatenate(outs, axis=0).astype(np.float32)
 
     def _process(self, x: np.ndarray) -> np.ndarray:
+        if self.level_norm:
+            from .prosody import normalise_level
+
+            x = normalise_level(np.asarray(x, np.float32), self.sample_rate)
         h = self._encode(resample(x, self.sample_rate, WHISPER_SR))
         self._dim = h.shape[1]
-        parts = [h.mean(axis=0), h.std(axis=0)]
+        parts = [h.mean(axis=0)] if self.pool == "mean" else [h.mean(axis=0), h.std(axis=0)]
         if self.pool == "meanstd_pct":
             parts += list(np.percentile(h, _PCTS, axis=0))
         return np.concatenate(parts).astype(np.float32)

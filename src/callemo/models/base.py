@@ -168,6 +168,15 @@ def load_model(directory: str | os.PathLike | None = None) -> EmotionModel:
     return model
 
 
+def fit_kwargs(model: EmotionModel, **candidates: Any) -> dict[str, Any]:
+    """The optional training inputs (e.g. ``gender`` for multitask models) that ``model.fit``
+    names explicitly and that are available (not ``None``)."""
+    import inspect
+
+    params = inspect.signature(model.fit).parameters
+    return {k: v for k, v in candidates.items() if v is not None and k in params}
+
+
 def build_model(config: dict[str, Any]) -> EmotionModel:
     """A fresh, untrained model from a configuration dict (its ``type`` picks the family)."""
     if "type" not in config:

@@ -27,7 +27,14 @@ loudness inside a call is kept; the recording gain is not).
 Inference (:meth:`RawCNNLSTMModel.predict_curves`) computes the conv features in chunks of
 ``segment_length`` (bounded memory for long calls), pools them to the label rate and runs the LSTM
 over the whole recording; it returns one (valence, arousal) row per label step.
-:meth:`predict_dimensions` is the per-signal mean of the curve.
+:meth:`predict_dimensions` is the per-signal mean of the curve; :meth:`predict_proba` derives
+category probabilities from it through the circumplex (for the call pipeline; not a classifier).
+
+Options beyond the paper (off by default, see ``configs/raw_cnn_lstm_proxy.yaml`` and
+``docs/continuous.md``): ``feature_norm: instance`` standardises the label-rate conv features over
+each recording (per-speaker normalisation), ``conv_norm: batch`` adds batch norm to the conv
+blocks, ``burn_in`` masks the loss at the start of segments cut inside a recording, ``precision:
+bf16`` autocasts the training forward pass.
 """
 
 from __future__ import annotations
@@ -589,8 +596,6 @@ def traces_from_gold(gold, files: Sequence[str], label_hop: float, durations: Se
     """``(n_labels, 2)`` arrays on the grid ``k * label_hop`` (``k * hop < duration``) from a gold
     standard frame (``file, time, valence, arousal``): cubic-spline resampling through
     :func:`callemo.labels.continuous.resample_traces`, held constant beyond the annotated span."""
-    import pandas as pd
-
     from ..labels.continuous import resample_traces
 
     g = gold.copy()

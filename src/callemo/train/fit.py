@@ -172,7 +172,10 @@ def train_from_manifest(
         signals = load_signals(df, sr, telephone=telephone, jobs=jobs, progress=progress)
     y = df[label_column].astype(str).tolist()
     speakers = df["speaker"].astype(str).tolist() if "speaker" in df.columns else None
-    model.fit(signals, y, speakers, progress=progress)
+    from ..models.base import fit_kwargs
+
+    gender = df["gender"].astype(str).tolist() if "gender" in df.columns and df["gender"].notna().all() else None
+    model.fit(signals, y, speakers, progress=progress, **fit_kwargs(model, gender=gender))
     corpora = df["corpus"].unique().tolist() if "corpus" in df.columns else []
     card = {
         "training_data": data_summary(df, manifest=mpath, telephone=telephone, sample_rate=sr, setting=setting, label_column=label_column),
