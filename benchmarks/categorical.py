@@ -120,7 +120,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data"), help="folder holding ravdess/, savee/, nemo/")
     ap.add_argument("--corpora", default=",".join(CORPORA))
-    ap.add_argument("--configs", default="svm_baseline,svm_speaker", help="within-corpus configurations (first = baseline)")
+    ap.add_argument("--configs", default="svm_baseline,svm_speaker,svm_whisper_wb", help="within-corpus configurations (first = baseline)")
     ap.add_argument("--best", default=None, help="wideband best configuration (default: the last of --configs)")
     ap.add_argument("--tel-config", default="default", help="telephone (8 kHz) configuration for LOCO and telephone rows")
     ap.add_argument("--sections", default="within,loco,telephone")

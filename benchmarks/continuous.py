@@ -41,7 +41,7 @@ def default_proxy_dir() -> Path:
     return cache / "continuous_proxy"
 
 
-def get_proxy(directory: Path, data_root: Path, seed: int = 0):
+def get_proxy(directory: Path, data_root: Path, seed: int = 0, ravdess: int = 1, nemo: int = 2):
     from callemo.simulate.continuous_proxy import build_proxy, load_proxy
 
     if (directory / "recordings.csv").exists():
@@ -52,7 +52,7 @@ def get_proxy(directory: Path, data_root: Path, seed: int = 0):
 
     m = pd.concat([build_manifest("ravdess", data_root / "ravdess"), build_manifest("nemo", data_root / "nemo")],
                   ignore_index=True)
-    build_proxy(m, directory, recordings_per_speaker={"ravdess": 1, "nemo": 2}, duration=(30.0, 60.0), seed=seed)
+    build_proxy(m, directory, recordings_per_speaker={"ravdess": ravdess, "nemo": nemo}, duration=(30.0, 60.0), seed=seed)
     return load_proxy(directory)
 
 
@@ -210,7 +210,9 @@ def main(argv=None):
     ap.add_argument("--batch-duration", type=float, default=192.0, help="s of audio per batch (3 x 64 s)")
     ap.add_argument("--lr", type=float, default=3e-4)
     ap.add_argument("--epochs", type=int, default=10)
-    ap.add_argument("--feature-norm", default="instance", choices=["none", "instance"])
+    ap.add_argument("--feature-norm", default="instance", choices=["none", "instance", "instance_level"])
+    ap.add_argument("--ravdess-recordings", type=int, default=1, help="proxy recordings per RAVDESS actor")
+    ap.add_argument("--nemo-recordings", type=int, default=2, help="proxy recordings per nEMO speaker")
     ap.add_argument("--precision", default="bf16", choices=["fp32", "bf16"])
     ap.add_argument("--burn-in", type=float, default=4.0)
     ap.add_argument("--patience", type=int, default=None)
@@ -223,7 +225,11 @@ def main(argv=None):
     torch.set_num_threads(1)
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
-    proxy = get_proxy(args.proxy or default_proxy_dir(), args.data_root)
+    rps = (args.ravdess_recordings, args.nemo_recordings)
+    default_dir = default_proxy_dir()
+    if rps != (1, 2):  # a bigger proxy lives beside the default one
+        default_dir = default_dir.with_name(f"{default_dir.name}_r{rps[0]}n{rps[1]}")
+    proxy = get_proxy(args.proxy or default_dir, args.data_root, ravdess=rps[0], nemo=rps[1])
     data = Data(proxy)
     split = speaker_split(proxy.recordings, seed=1)
     dur = proxy.recordings.set_index("file")["duration"]

@@ -95,8 +95,8 @@ class RawCNNLSTM(nn.Module):
                  conv_pools=(10, 5, 5), lstm_hidden: int = 256, lstm_layers: int = 2,
                  dropout: float = 0.5, mlp=(512, 256), conv_norm: str = "none", feature_norm: str = "none"):
         super().__init__()
-        if feature_norm not in ("none", "instance"):
-            raise ModelError(f"feature_norm must be 'none' or 'instance', not {feature_norm!r}")
+        if feature_norm not in ("none", "instance", "instance_level"):
+            raise ModelError(f"feature_norm must be 'none', 'instance' or 'instance_level', not {feature_norm!r}")
         self.feature_norm = feature_norm
         if not (len(conv_channels) == len(conv_kernels) == len(conv_pools)):
             raise ModelError("conv_channels, conv_kernels and conv_pools must have the same length")
@@ -110,7 +110,12 @@ class RawCNNLSTM(nn.Module):
         self.kernels = [int(k) for k in conv_kernels]
         self.conv = nn.Sequential(*blocks)
         self.hop = int(np.prod(conv_pools))
-        self.lstm = nn.LSTM(c_in, int(lstm_hidden), int(lstm_layers), batch_first=True,
+        # instance_level: the standardised features plus each recording's (un-normalised) channel
+        # means and log standard deviations, repeated at every step -> 3 x C inputs
+        n_in = 3 * c_in if feature_norm == "instance_level" else c_in
+        # the level statistics, layer-normalised across their 2 C values (their raw scale made training unstable)
+        self.level_norm = nn.LayerNorm(2 * c_in) if feature_norm == "instance_level" else None
+        self.lstm = nn.LSTM(n_in, int(lstm_hidden), int(lstm_layers), batch_first=True,
                             dropout=float(dropout) if lstm_layers > 1 else 0.0)
         layers = []
         h = int(lstm_hidden)
@@ -150,22 +155,35 @@ class RawCNNLSTM(nn.Module):
         """[instance norm +] LSTM + MLP over label-rate features ``(B, T, C)``."""
         if self.feature_norm == "instance":
             h = instance_norm(h, mask)
+        elif self.feature_norm == "instance_level":
+            c = h.shape[-1]
+            h = instance_norm(h, mask, with_level=True)
+            z, level = h[..., :c], h[..., c:]
+            valid = (mask if mask is not None else h.new_ones(h.shape[:2])).to(h.dtype)[..., None]
+            h = torch.cat([z, self.level_norm(level) * valid], dim=-1)
         h, state = self.lstm(h, state)
         return self.mlp(h), state
 
 
-def instance_norm(h: torch.Tensor, mask: torch.Tensor | None = None, eps: float = 1e-5) -> torch.Tensor:
+def instance_norm(h: torch.Tensor, mask: torch.Tensor | None = None, eps: float = 1e-5,
+                  with_level: bool = False) -> torch.Tensor:
     """Standardise every channel over the time steps of each sequence (``mask``: valid steps).
 
     A recording is one speaker (a client's side of a call), so this is a per-speaker feature
-    normalisation inside the network: it removes the voice's and the channel's constant part."""
+    normalisation inside the network: it removes the voice's and the channel's constant part.
+    ``with_level``: also return the sequence's channel means and log standard deviations (the
+    overall level the standardisation hides), repeated at every valid step: ``(B, T, 3 C)``."""
     if mask is None:
         mask = h.new_ones(h.shape[:2])
     m = mask.to(h.dtype)[..., None]
     n = m.sum(dim=1, keepdim=True).clamp(min=1.0)
     mu = (h * m).sum(dim=1, keepdim=True) / n
     var = (((h - mu) ** 2) * m).sum(dim=1, keepdim=True) / n
-    return (h - mu) / torch.sqrt(var + eps) * m
+    z = (h - mu) / torch.sqrt(var + eps) * m
+    if not with_level:
+        return z
+    level = torch.cat([mu, 0.5 * torch.log(var + eps)], dim=-1).expand(-1, h.shape[1], -1) * m
+    return torch.cat([z, level], dim=-1)
 
 
 # ------------------------------------------------------------------------------ label alignment
