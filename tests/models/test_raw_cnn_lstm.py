@@ -171,3 +171,20 @@ def test_other_label_rate_is_interpolated_from_the_training_rate():
     assert len(f) == 20 and len(c) == 10
     np.testing.assert_allclose(f[::2], c, atol=1e-6)
     np.testing.assert_allclose(f[1:-1:2], (c[:-1] + c[1:]) / 2, atol=1e-6)
+
+
+def test_instance_level_feature_norm_adds_the_recording_level():
+    net = RawCNNLSTM(n_out=2, conv_channels=(8, 12, 12), lstm_hidden=16, mlp=(16,), feature_norm="instance_level")
+    assert net.lstm.input_size == 3 * 12  # standardised features + per-recording means and log-sds
+    x = torch.randn(2, SR * 3)
+    y, _ = net(x, 6, 0.5, SR)
+    assert y.shape == (2, 6, 2)
+    # the standardised part alone is blind to a change of the features' level; the level part is not
+    from callemo.models.raw_cnn_lstm import instance_norm
+    h = torch.rand(1, 10, 4)
+    a, b = instance_norm(h, with_level=True), instance_norm(h * 3 + 1, with_level=True)
+    torch.testing.assert_close(a[..., :4], b[..., :4], atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(a[..., 4:], b[..., 4:])
+    sigs, traces = _data(n=2, dur=5.0)
+    m = RawCNNLSTMModel(dict(TINY, epochs=1, feature_norm="instance_level")).fit(sigs, traces=traces)
+    assert m.predict_curves(sigs)[0].shape[1] == 2

@@ -143,3 +143,20 @@ def test_tiny_classes_fall_back_to_softmax_probabilities(toy, tmp_path):
     p = m.predict_proba(sig[:3], spk[:3])
     np.testing.assert_allclose(p.sum(axis=1), 1, atol=1e-5)
     np.testing.assert_array_equal(p, load_model(m.save(tmp_path / "tiny")).predict_proba(sig[:3], spk[:3]))
+
+
+def test_noise_copies_for_multi_condition_training():
+    from callemo.models.svm import noise_copies
+
+    rng = np.random.default_rng(1)
+    sig = [(0.3 * np.sin(np.arange(8000) * 0.2 + k)).astype(np.float32) for k in range(3)]
+    y, spk = ["angry", "sad", "happy"], ["a", "a", "b"]
+    s2, y2, spk2 = noise_copies(sig, y, spk, {"copies": 2, "snr": [10, 10], "seed": 0}, 8000)
+    assert len(s2) == 9 and y2 == y * 3 and spk2 == spk * 3
+    for clean, noisy in zip(sig, s2[3:6]):
+        snr = 10 * np.log10(np.mean(clean**2) / np.mean((noisy - clean) ** 2))
+        assert 8.0 < snr < 11.0  # 10 dB noise plus the mu-law re-encoding
+    again = noise_copies(sig, y, spk, {"copies": 2, "snr": [10, 10], "seed": 0}, 8000)[0]
+    assert all(np.array_equal(a, b) for a, b in zip(s2, again))  # reproducible
+    assert noise_copies(sig, y, spk, None, 8000)[0] is sig  # off
+

@@ -148,6 +148,7 @@ class SVMModel(_FunctionalsModel):
         return SelectKBest(f_classif, k=k)
 
     def fit(self, signals, y, speakers=None, progress: bool = False, **kw) -> "SVMModel":
+        signals, y, speakers = noise_copies(signals, y, speakers, self.config.get("noise_augment"), int(self.sample_rate))
         X = self.features(signals, progress=progress)
         return self.fit_features(X, y, speakers)
 
@@ -372,3 +373,29 @@ def _read_weights(cls, directory: Path, card: dict[str, Any]):
     except Exception as e:  # noqa: BLE001
         raise ModelError(f"{f}: cannot load the model weights ({e})") from None
     return cls(cfg), state
+
+
+def noise_copies(signals, y, speakers, spec: dict[str, Any] | None, sr: int):
+    """Multi-condition training: add ``copies`` noisy versions of every training signal.
+
+    ``spec`` = ``{copies: 1, snr: [10, 30], seed: 0}`` (the config's ``noise_augment``; ``None`` or
+    ``copies: 0`` = off). Noise is pink-tilted at an SNR drawn per copy; at 8 kHz the copy goes
+    through G.711 mu-law again, as real telephone noise would. Labels and speakers are repeated.
+    """
+    if not spec or int(spec.get("copies", 1)) <= 0:
+        return signals, y, speakers
+    from ..io.telephone import TELEPHONE_SR, add_noise, mulaw
+
+    copies = int(spec.get("copies", 1))
+    lo, hi = (float(v) for v in spec.get("snr", (10.0, 30.0)))
+    rng = np.random.default_rng(int(spec.get("seed", 0)))
+    out_sig, out_y = list(signals), list(y)
+    out_spk = None if speakers is None else list(speakers)
+    for _ in range(copies):
+        for x in signals:
+            z = add_noise(np.asarray(x, np.float32), float(rng.uniform(lo, hi)), rng)
+            out_sig.append(mulaw(z) if sr == TELEPHONE_SR else z)
+        out_y += list(y)
+        if out_spk is not None:
+            out_spk += list(speakers)
+    return out_sig, out_y, out_spk
