@@ -32,7 +32,8 @@ category probabilities from it through the circumplex (for the call pipeline; no
 
 Options beyond the paper (off by default, see ``configs/raw_cnn_lstm_proxy.yaml`` and
 ``docs/continuous.md``): ``feature_norm: instance`` standardises the label-rate conv features over
-each recording (per-speaker normalisation), ``conv_norm: batch`` adds batch norm to the conv
+each recording (per-speaker normalisation; ``instance_level`` also feeds the recording's feature
+means and log-sds, layer-normalised, at every step), ``conv_norm: batch`` adds batch norm to the conv
 blocks, ``burn_in`` masks the loss at the start of segments cut inside a recording, ``precision:
 bf16`` autocasts the training forward pass.
 """
@@ -58,6 +59,7 @@ DEFAULTS: dict[str, Any] = {
     "conv_pools": [10, 5, 5],
     "conv_norm": "none",         # none | batch (batch norm after each pooling; not in paper 000)
     "feature_norm": "none",      # none | instance (per-recording standardisation before the LSTM; not in paper 000)
+                                 # | instance_level (the same + the recording's feature means and log-sds)
     "lstm_hidden": 256,
     "lstm_layers": 2,
     "dropout": 0.5,

@@ -184,6 +184,10 @@ class SVMModel(_FunctionalsModel):
             self.clf.fit(Z, y)
         else:
             self.clf.fit(Z, y, sample_weight=sw)
+        # support vectors at float32 precision: the model directory stores them as float32 (half the
+        # size) and the model in memory predicts exactly as the saved one
+        for svc in _fitted_svcs(self.clf):
+            svc.support_vectors_ = svc.support_vectors_.astype(np.float32).astype(np.float64)
         return self
 
     def _sample_weight(self, speakers, n: int):
@@ -265,11 +269,18 @@ class SVMModel(_FunctionalsModel):
 
     # -- persistence ----------------------------------------------------------------------
     def _state(self) -> dict[str, Any]:
-        return {"normaliser": self.normaliser, "selector": self.selector, "clf": self.clf, "labels": self.labels,
+        import copy
+
+        clf = copy.deepcopy(self.clf)
+        for svc in _fitted_svcs(clf):
+            svc.support_vectors_ = svc.support_vectors_.astype(np.float32)
+        return {"normaliser": self.normaliser, "selector": self.selector, "clf": clf, "labels": self.labels,
                 "best_params": self.best_params_}
 
     def _set_state(self, st: dict[str, Any]) -> None:
         self.normaliser, self.selector, self.clf = st["normaliser"], st["selector"], st["clf"]
+        for svc in _fitted_svcs(self.clf):  # libsvm predicts with float64
+            svc.support_vectors_ = np.asarray(svc.support_vectors_, dtype=np.float64)
         self.labels = list(st["labels"])
         self.best_params_ = dict(st.get("best_params") or {})
 
@@ -399,3 +410,18 @@ def noise_copies(signals, y, speakers, spec: dict[str, Any] | None, sr: int):
         if out_spk is not None:
             out_spk += list(speakers)
     return out_sig, out_y, out_spk
+
+
+def _fitted_svcs(clf) -> list:
+    """The fitted ``SVC`` objects inside a classifier (plain, Platt-calibrated or softmax-wrapped)."""
+    from sklearn.svm import SVC
+
+    out = [clf] if isinstance(clf, SVC) else []
+    for cc in getattr(clf, "calibrated_classifiers_", None) or []:
+        est = getattr(cc, "estimator", None)
+        if isinstance(est, SVC):
+            out.append(est)
+    inner = getattr(clf, "svc", None)
+    if isinstance(inner, SVC):
+        out.append(inner)
+    return [s for s in out if hasattr(s, "support_vectors_")]
