@@ -293,6 +293,14 @@ class _SSLBase(EmotionModel):
         return {"encoder_location": str(self.encoder.path)}
 
     @classmethod
+    def _from_card(cls, directory: Path, card: dict[str, Any]):
+        """A model of ``cls`` with the card's configuration, labels and encoder path (no weights yet)."""
+        m = cls(dict(card.get("config") or {}))
+        m.labels = list(card["labels"])
+        m._encoder_path = cls._encoder_for(directory, card)
+        return m
+
+    @classmethod
     def _encoder_for(cls, directory: Path, card: dict[str, Any]) -> Path:
         loc = card.get("encoder_location") or (card.get("config") or {}).get("encoder")
         p = Path(str(loc))
@@ -424,9 +432,7 @@ class SSLHeadModel(_SSLBase):
 
     @classmethod
     def _load(cls, directory: Path, card: dict[str, Any]) -> "SSLHeadModel":
-        m = cls(dict(card.get("config") or {}))
-        m.labels = list(card["labels"])
-        m._encoder_path = cls._encoder_for(directory, card)
+        m = cls._from_card(directory, card)
         wpath = directory / card.get("weights", HEAD_WEIGHTS)
         if not wpath.exists():
             raise ModelError(f"{directory}: weights file {wpath.name} not found")
@@ -510,9 +516,7 @@ class SSLSVMModel(_SSLBase):
     def _load(cls, directory: Path, card: dict[str, Any]) -> "SSLSVMModel":
         import joblib
 
-        m = cls(dict(card.get("config") or {}))
-        m.labels = list(card["labels"])
-        m._encoder_path = cls._encoder_for(directory, card)
+        m = cls._from_card(directory, card)
         f = directory / card.get("weights", SVM_FILE)
         if not f.exists():
             raise ModelError(f"{directory}: {f.name} not found")
