@@ -11,12 +11,17 @@ split) as mean and sd over seeds (paper 000: 42, 24, 12, 10, 100, 125), for
 
 Every finished run is appended to ``<out>/runs.jsonl`` (a rerun skips what is done) and the tables
 are rewritten to ``<out>/summary.md``. Training throughput (audio seconds per wall second) is
-recorded per run. Example (the main setting, 6 seeds)::
+recorded per run. Example (the main setting, 6 seeds, ~11 CPU minutes per model)::
 
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/continuous.py --grid main
 
-The proxy corpus is built on first use into ``--proxy`` (default ``$CALLEMO_CACHE/continuous_proxy``,
-outside the project: it holds audio derived from the research-only corpora).
+The proxy has 4 recordings per RAVDESS actor and 12 per nEMO speaker (204 recordings, 158 min);
+``--ravdess-recordings 1 --nemo-recordings 2`` gives the first, smaller proxy (42 recordings, 33 min,
+~2.7 CPU minutes per model), on which the grids were run.
+
+The proxy corpus is built on first use into ``--proxy`` (default ``$CALLEMO_CACHE/continuous_proxy_r4n12``,
+``$CALLEMO_CACHE/continuous_proxy`` for the smaller one; outside the project: it holds audio derived
+from the research-only corpora).
 """
 
 from __future__ import annotations
@@ -136,7 +141,8 @@ def base_config(args) -> dict:
     return {"type": "raw_cnn_lstm", "sample_rate": 8000, "label_hop": args.label_hop,
             "segment_length": args.segment_length, "batch_duration": args.batch_duration, "lr": args.lr,
             "epochs": args.epochs, "patience": args.patience, "alpha": 0.0, "beta": 0.0, "threads": 1,
-            "feature_norm": args.feature_norm, "precision": args.precision, "burn_in": args.burn_in}
+            "feature_norm": args.feature_norm, "precision": args.precision, "burn_in": args.burn_in,
+            "ema": args.ema}
 
 
 def settings(args):
@@ -211,11 +217,15 @@ def main(argv=None):
     ap.add_argument("--lr", type=float, default=3e-4)
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--feature-norm", default="instance", choices=["none", "instance", "instance_level"])
-    ap.add_argument("--ravdess-recordings", type=int, default=1, help="proxy recordings per RAVDESS actor")
-    ap.add_argument("--nemo-recordings", type=int, default=2, help="proxy recordings per nEMO speaker")
+    ap.add_argument("--ravdess-recordings", type=int, default=4, help="proxy recordings per RAVDESS actor "
+                    "(the benchmark's proxy: 4; the first, smaller proxy: 1)")
+    ap.add_argument("--nemo-recordings", type=int, default=12, help="proxy recordings per nEMO speaker "
+                    "(the benchmark's proxy: 12; the first, smaller proxy: 2)")
     ap.add_argument("--precision", default="bf16", choices=["fp32", "bf16"])
     ap.add_argument("--burn-in", type=float, default=4.0)
     ap.add_argument("--patience", type=int, default=None)
+    ap.add_argument("--ema", type=float, default=None,
+                    help="keep an exponential moving average of the weights with this decay (e.g. 0.98)")
     ap.add_argument("--trials", type=int, default=6)
     ap.add_argument("--settings", nargs="+", default=None, help="only these setting names of the grid")
     args = ap.parse_args(argv)

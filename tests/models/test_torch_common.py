@@ -145,3 +145,72 @@ def test_train_loop_select_after_ignores_early_lucky_epochs():
     res = train_loop(net, opt, lambda e: [(X, yt)], lambda m, b: nn.functional.cross_entropy(m(b[0]), b[1]),
                      epochs=4, validate=lambda: next(scores), select_after=2)
     assert res.best_epoch == 2 and res.best_score == pytest.approx(0.3)
+
+
+class _RecordSteps:
+    """A stand-in scheduler that records the weights after every optimiser step."""
+
+    def __init__(self, net):
+        self.net, self.after = net, []
+
+    def step(self):
+        self.after.append({k: v.detach().clone() for k, v in self.net.state_dict().items()})
+
+
+def test_train_loop_ema_keeps_and_validates_the_averaged_weights():
+    seed_everything(0)
+    X = torch.randn(64, 4)
+    yt = (X[:, 0] - X[:, 2] > 0).long()
+    net = nn.Linear(4, 2)
+    init = {k: v.clone() for k, v in net.state_dict().items()}
+    opt, _ = make_optimizer(net, lr=5e-2)
+    rec = _RecordSteps(net)
+    decay = 0.7
+
+    def batches(epoch):
+        for i in range(0, 64, 16):
+            yield X[i:i + 16], yt[i:i + 16]
+
+    def manual_ema(states):
+        ema = {k: v.clone() for k, v in states[0].items()}  # the first update copies
+        for st in states[1:]:
+            ema = {k: decay * ema[k] + (1 - decay) * st[k] for k in ema}
+        return ema
+
+    seen = []
+
+    def validate():  # what is validated must be the average of the steps so far, not the last step
+        seen.append({k: v.clone() for k, v in net.state_dict().items()})
+        expect = manual_ema(rec.after)
+        for k in expect:
+            assert torch.allclose(seen[-1][k], expect[k], atol=1e-6)
+        assert not torch.allclose(seen[-1]["weight"], rec.after[-1]["weight"])
+        return [0.2, 0.8, 0.5][len(seen) - 1]
+
+    res = train_loop(net, opt, batches, lambda m, b: nn.functional.cross_entropy(m(b[0]), b[1]),
+                     scheduler=rec, epochs=3, validate=validate, ema=decay)
+    assert res.best_epoch == 1 and len(rec.after) == 12
+    # training went on from the raw weights (the average was swapped in only to validate): the
+    # raw trajectory is the one of the same training without EMA ...
+    plain = nn.Linear(4, 2)
+    plain.load_state_dict(init)
+    rec_plain = _RecordSteps(plain)
+    opt_p, _ = make_optimizer(plain, lr=5e-2)
+    train_loop(plain, opt_p, batches, lambda m, b: nn.functional.cross_entropy(m(b[0]), b[1]),
+               scheduler=rec_plain, epochs=3)
+    for a, b in zip(rec.after, rec_plain.after):
+        assert torch.allclose(a["weight"], b["weight"], atol=1e-6)
+    # ... and the kept weights are the average validated at the best epoch
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, seen[1][k])
+    # without validation, the final average is returned
+    net2 = nn.Linear(4, 2)
+    rec2 = _RecordSteps(net2)
+    opt2, _ = make_optimizer(net2, lr=5e-2)
+    train_loop(net2, opt2, batches, lambda m, b: nn.functional.cross_entropy(m(b[0]), b[1]),
+               scheduler=rec2, epochs=2, ema=decay)
+    expect = manual_ema(rec2.after)
+    for k, v in net2.state_dict().items():
+        assert torch.allclose(v, expect[k], atol=1e-6)
+    with pytest.raises(TorchModelError, match="ema"):
+        train_loop(net2, opt2, batches, lambda m, b: nn.functional.cross_entropy(m(b[0]), b[1]), epochs=1, ema=1.5)

@@ -83,6 +83,7 @@ DEFAULTS: dict[str, Any] = {
     "device": "cpu",
     "threads": None,
     "max_seconds": None,         # wall-clock budget of training (stops after the epoch crossing it)
+    "ema": None,                 # e.g. 0.98: validate and keep an exponential moving average of the weights
     "output_activation": "tanh",  # tanh | linear, on valence, arousal and context (targets in [-1, 1])
     "precision": "fp32",         # fp32 | bf16 (autocast of the training forward pass; CPU speed-up)
     "labels": ["angry", "happy", "neutral", "sad"],  # categories of predict_proba (via the circumplex)
@@ -465,7 +466,7 @@ class RawCNNLSTMModel(EmotionModel):
         c0 = time.process_time()
         res = train_loop(self.net, opt, batches, loss_fn, epochs=int(c["epochs"]), validate=validate,
                          patience=c.get("patience"), clip=c.get("clip"), log=log,
-                         max_seconds=c.get("max_seconds"))
+                         max_seconds=c.get("max_seconds"), ema=c.get("ema"))
         secs = time.perf_counter() - t0
         cpu = time.process_time() - c0
         self.history = res.as_dict()

@@ -17,7 +17,6 @@ weights (by validation score) are restored at the end.
 
 from __future__ import annotations
 
-import copy
 import math
 import os
 import random
@@ -301,7 +300,7 @@ def train_loop(model: nn.Module, optimizer: torch.optim.Optimizer,
                scheduler: Any = None, epochs: int = 10, validate: Callable[[], float] | None = None,
                patience: int | None = None, clip: float | None = 1.0, clip_mode: str = "norm",
                min_epochs: int = 1, log: Callable[[str], None] | None = None,
-               max_seconds: float | None = None, select_after: int = 0) -> TrainResult:
+               max_seconds: float | None = None, select_after: int = 0, ema: float | None = None) -> TrainResult:
     """Train ``model``; keep (and restore at the end) the weights of the best validation epoch.
 
     ``clip``: gradient clipping, by global norm (``clip_mode="norm"``) or element-wise to
@@ -310,9 +309,23 @@ def train_loop(model: nn.Module, optimizer: torch.optim.Optimizer,
     this wall-clock budget. ``select_after``: epochs before this one are never kept as the best (a
     small validation set can make a barely trained early epoch look best); patience counts from
     there. Without ``validate`` the last epoch's weights are kept.
+    ``ema``: a decay in (0, 1), e.g. 0.98: an exponential moving average of the weights is kept
+    after every step (``torch.optim.swa_utils.AveragedModel``), and it is the averaged weights that
+    are validated, kept and returned (smoother than the last step's weights when batches are few
+    and noisy).
     """
     res = TrainResult()
     best_state = None
+    avg = None
+    if ema:
+        if not 0.0 < float(ema) < 1.0:
+            raise TorchModelError(f"ema must be a decay in (0, 1), got {ema}")
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        avg = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(float(ema)), use_buffers=True)
+
+    def _clone(state):
+        return {k: v.detach().clone() for k, v in state.items()}
     bad = 0
     t0 = time.perf_counter()
     for epoch in range(int(epochs)):
@@ -333,6 +346,8 @@ def train_loop(model: nn.Module, optimizer: torch.optim.Optimizer,
             optimizer.step()
             if scheduler is not None:
                 scheduler.step()
+            if avg is not None:
+                avg.update_parameters(model)
             tot += float(loss.detach())
             nb += 1
             res.steps += 1
@@ -341,6 +356,10 @@ def train_loop(model: nn.Module, optimizer: torch.optim.Optimizer,
         res.epochs_run = epoch + 1
         msg = f"epoch {epoch + 1}/{epochs} loss {res.train_loss[-1]:.4f}"
         if validate is not None:
+            training_state = None
+            if avg is not None:  # validate (and keep) the averaged weights
+                training_state = _clone(model.state_dict())
+                model.load_state_dict(avg.module.state_dict())
             model.eval()
             with torch.no_grad():
                 score = float(validate())
@@ -349,10 +368,12 @@ def train_loop(model: nn.Module, optimizer: torch.optim.Optimizer,
             eligible = epoch + 1 >= select_after or epoch == int(epochs) - 1
             if eligible and (score > res.best_score or best_state is None):
                 res.best_score, res.best_epoch = score, epoch
-                best_state = copy.deepcopy({k: v.detach().clone() for k, v in model.state_dict().items()})
+                best_state = _clone(model.state_dict())
                 bad = 0
             elif eligible:
                 bad += 1
+            if training_state is not None:
+                model.load_state_dict(training_state)
         res.seconds = time.perf_counter() - t0
         if log:
             log(msg + f" ({res.seconds:.1f}s)")
@@ -363,6 +384,9 @@ def train_loop(model: nn.Module, optimizer: torch.optim.Optimizer,
             res.stopped_early = True
             break
     res.seconds = time.perf_counter() - t0
+    if best_state is None and avg is not None:
+        best_state = avg.module.state_dict()
+        res.best_epoch, res.best_score = res.epochs_run - 1, float("nan")
     if best_state is not None:
         model.load_state_dict(best_state)
     else:
