@@ -9,6 +9,7 @@ from .app import app
 #: command modules, imported when the CLI starts (each keeps heavy imports inside its commands)
 COMMAND_MODULES = [
     "callemo.cli.data",         # corpus
+    "callemo.cli.cache",        # cache info, cache prune
     "callemo.cli.modelling",    # train, predict, evaluate, crossval
     "callemo.cli.compare",      # compare (two configurations over seeds, Wilcoxon)
     "callemo.cli.continuous",   # continuous (proxy corpus, regressor training / evaluation)

@@ -4,7 +4,9 @@ Each item's features are stored as one ``.npy`` file under
 ``$CALLEMO_CACHE/features/<extractor-key>/<aa>/<sha1>.npy`` where the sha1 hashes the signal's
 float32 bytes, its sample rate and the extractor's parameters. Files are written to a temporary
 name and renamed into place (atomic on POSIX), so parallel workers and concurrent processes never
-see half-written entries.
+see half-written entries. A cache hit refreshes the entry's modification time, so :func:`prune`
+(``callemo cache prune``) can drop the least recently used entries first; :func:`cache_usage`
+(``callemo cache info``) sums the cache per extractor.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import hashlib
 import json
 import os
 import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -44,9 +48,14 @@ def _path(root: Path, pkey: str, key: str) -> Path:
 
 def _load(p: Path) -> np.ndarray | None:
     try:
-        return np.load(p, allow_pickle=False)
+        v = np.load(p, allow_pickle=False)
     except (OSError, ValueError, EOFError):
         return None
+    try:
+        os.utime(p)  # recently used: pruned last
+    except OSError:
+        pass
+    return v
 
 
 def _store(p: Path, value: np.ndarray) -> None:
@@ -62,6 +71,22 @@ def _store(p: Path, value: np.ndarray) -> None:
         except OSError:
             pass
         raise
+
+
+def _describe(folder: Path, name: str, params: dict[str, Any]) -> None:
+    """Write ``params.json`` (extractor name and parameters) once per extractor folder, so
+    ``callemo cache info`` can say what a key is."""
+    p = folder / "params.json"
+    if p.exists():
+        return
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            json.dump({"extractor": name, "params": params}, f, default=str, sort_keys=True)
+        os.replace(tmp, p)
+    except OSError:
+        pass
 
 
 def _work(extractor: FeatureExtractor, x: np.ndarray, sr: int, path: Path | None) -> np.ndarray:
@@ -110,6 +135,8 @@ def extract(
                     continue
         todo.append((i, p))
 
+    if todo and root is not None:
+        _describe(root / pkey, extractor.name, params)
     if todo:
         bar = None
         if progress:
@@ -142,3 +169,112 @@ def extract(
     if not out:
         return np.zeros((0, extractor.dim), dtype=np.float32)
     return np.vstack([np.asarray(v, dtype=np.float32).reshape(1, -1) for v in out])
+
+
+# --------------------------------------------------------------------------------------------
+# size and pruning
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class CacheUsage:
+    """Entries and bytes of one extractor's folder (``key``) in the cache."""
+
+    key: str
+    extractor: str  # from params.json ("?" for folders written before it existed)
+    files: int
+    bytes: int
+    newest: float  # modification time (epoch s); 0 when empty
+    oldest: float
+
+
+def _entries(root: Path) -> list[tuple[Path, int, float]]:
+    out = []
+    if not root.exists():
+        return out
+    for p in root.glob("*/*/*.npy"):
+        try:
+            st = p.stat()
+        except OSError:  # removed meanwhile by another process
+            continue
+        out.append((p, st.st_size, st.st_mtime))
+    return out
+
+
+def cache_usage(root: str | os.PathLike | None = None) -> list[CacheUsage]:
+    """Per-extractor usage of the feature cache (``root`` = the ``features`` folder; default
+    :func:`cache_root`), largest first."""
+    root = Path(root) if root is not None else cache_root()
+    by: dict[str, list[tuple[int, float]]] = {}
+    for p, size, mtime in _entries(root):
+        by.setdefault(p.parent.parent.name, []).append((size, mtime))
+    def name(key: str) -> str:
+        try:
+            return str(json.loads((root / key / "params.json").read_text()).get("extractor", "?"))
+        except (OSError, ValueError):
+            return "?"
+
+    rows = [CacheUsage(k, name(k), len(v), sum(s for s, _ in v), max(m for _, m in v), min(m for _, m in v))
+            for k, v in by.items()]
+    return sorted(rows, key=lambda r: -r.bytes)
+
+
+def prune(root: str | os.PathLike | None = None, *, max_bytes: int | None = None,
+          older_than_days: float | None = None, dry_run: bool = False) -> tuple[int, int]:
+    """Remove cache entries unused for more than ``older_than_days``, then the least recently used
+    ones until the cache holds at most ``max_bytes`` (``0`` empties it). Leftover temporary files
+    of interrupted writes older than an hour go too. Returns ``(files, bytes)`` removed (or that
+    would be, with ``dry_run``). Safe while other processes use the cache: a removed entry is
+    simply recomputed."""
+    root = Path(root) if root is not None else cache_root()
+    entries = sorted(_entries(root), key=lambda e: e[2])  # oldest first
+    now = time.time()
+    drop: list[tuple[Path, int]] = []
+    keep: list[tuple[Path, int, float]] = []
+    for p, size, mtime in entries:
+        if older_than_days is not None and now - mtime > float(older_than_days) * 86400:
+            drop.append((p, size))
+        else:
+            keep.append((p, size, mtime))
+    if max_bytes is not None:
+        total = sum(s for _, s, _ in keep)
+        for p, size, _ in keep:
+            if total <= max_bytes:
+                break
+            drop.append((p, size))
+            total -= size
+    if root.exists():
+        for p in root.glob("*/*/*.tmp"):
+            try:
+                if now - p.stat().st_mtime > 3600:
+                    drop.append((p, p.stat().st_size))
+            except OSError:
+                pass
+    removed = 0
+    freed = 0
+    for p, size in drop:
+        if not dry_run:
+            try:
+                p.unlink()
+            except OSError:
+                continue
+        removed += 1
+        freed += size
+    if not dry_run and root.exists():  # empty shard folders
+        for d in sorted(root.glob("*/*"), reverse=True):
+            try:
+                d.rmdir()
+            except OSError:
+                pass
+    return removed, freed
+
+
+def parse_size(text: str) -> int:
+    """``"500M"``, ``"2G"``, ``"1.5GB"``, ``"0"`` -> bytes (powers of 1024)."""
+    t = str(text).strip().upper().removesuffix("B").removesuffix("I")
+    units = {"K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+    try:
+        if t and t[-1] in units:
+            return int(float(t[:-1]) * units[t[-1]])
+        return int(float(t))
+    except ValueError:
+        raise ValueError(f"cannot read size {text!r} (examples: 0, 500M, 2G)") from None
