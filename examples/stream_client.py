@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -109,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--realtime", action="store_true", help="send at the pace of a live call")
     ap.add_argument("--threshold", type=float, default=None, help="alert when the smoothed valence drops below this")
     ap.add_argument("--store", action="store_true", help="keep the call in the service's database")
+    ap.add_argument("--token", default=os.environ.get("CALLEMO_API_TOKEN"),
+                    help="the service's API token (callemo serve --token; default $CALLEMO_API_TOKEN)")
     a = ap.parse_args(argv)
     try:
         from websockets.sync.client import connect
@@ -116,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         print("this client needs the 'websockets' package: pip install websockets", file=sys.stderr)
         return 2
     alerts = {"valence_threshold": a.threshold} if a.threshold is not None else None
-    with connect(a.url, max_size=None) as ws:
+    headers = {"Authorization": f"Bearer {a.token}"} if a.token else None
+    with connect(a.url, max_size=None, additional_headers=headers) as ws:
         events = run_stream(ws.send, ws.recv, a.audio, sample_rate=a.sample_rate,
                             channels=[c.strip() for c in a.channels.split(",")], realtime=a.realtime,
                             alerts=alerts, store=a.store, on_event=show)

@@ -20,6 +20,10 @@ def serve(
     storage: Path = typer.Option(Path("callemo-storage"), "--storage", help="folder for uploaded recordings and results"),
     max_upload_mb: float = typer.Option(200.0, "--max-upload-mb", min=1.0, help="largest accepted upload, MB"),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level"),
+    token: Optional[str] = typer.Option(None, "--token", envvar="CALLEMO_API_TOKEN", show_default=False,
+                                        help="API token every /api/ call and the stream must present "
+                                             "(Authorization: Bearer TOKEN; the dashboard takes it as /?token=TOKEN); "
+                                             "default $CALLEMO_API_TOKEN"),
 ) -> None:
     """Run the web service: upload and browse analysed calls, live call streaming with alerts, and a
     dashboard at http://HOST:PORT/ (API docs at /docs)."""
@@ -35,7 +39,12 @@ def serve(
         read_card(model)  # a bad --model is reported now, not at the first call
     from ..service.app import create_app
 
-    application = create_app(db, storage, model, max_upload_mb=max_upload_mb)
+    if token is not None and len(token) < 8:
+        raise CallemoError("--token: use at least 8 characters (e.g. python -c 'import secrets; print(secrets.token_urlsafe())')")
+    if not token and host not in ("127.0.0.1", "localhost", "::1"):
+        console.print(f"[yellow]warning:[/] listening on {host} without --token: anyone who reaches this port can "
+                      "read and delete calls (set --token or $CALLEMO_API_TOKEN)", highlight=False)
+    application = create_app(db, storage, model, max_upload_mb=max_upload_mb, api_token=token)
     try:
         import websockets  # noqa: F401
     except ImportError:
@@ -44,6 +53,6 @@ def serve(
         except ImportError:
             console.print("[yellow]warning:[/] neither 'websockets' nor 'wsproto' is installed: uvicorn cannot "
                           "serve the live stream (/api/stream); pip install websockets", highlight=False)
-    console.print(f"callemo service on http://{host}:{port}/ (API docs at /docs), database {db}, storage {storage}",
-                  highlight=False)
+    console.print(f"callemo service on http://{host}:{port}/ (API docs at /docs), database {db}, storage {storage}"
+                  + (", API token required" if token else ""), highlight=False)
     uvicorn.run(application, host=host, port=port, log_level=log_level)

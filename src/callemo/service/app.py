@@ -16,6 +16,11 @@ stream live calls, and a dashboard.
 
 Uploaded calls are analysed one at a time by a background worker thread that loads the model
 once; calls left queued or running by a previous process are analysed again at start-up.
+
+With ``api_token`` set (``callemo serve --token`` or ``$CALLEMO_API_TOKEN``) every ``/api/`` route
+and the stream need it, as ``Authorization: Bearer TOKEN``, ``X-API-Key: TOKEN`` or ``?token=TOKEN``
+(for links and the WebSocket); without it they answer 401 (the stream closes with 1008).
+``/api/health`` stays open for load balancers but then says only ``{"status": "ok"}``.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import json
 import logging
 import os
 import queue
+import secrets
 import shutil
 import tempfile
 import threading
@@ -303,6 +309,25 @@ def _bool_param(v: Optional[str], name: str) -> Optional[bool]:
     raise ValueError(f"{name} must be true or false, not {v!r}")
 
 
+# -- access token ---------------------------------------------------------------------------------
+TOKEN_HINT = "send it as 'Authorization: Bearer TOKEN', 'X-API-Key: TOKEN' or '?token=TOKEN'"
+
+
+def presented_token(headers: Any, query: Any) -> Optional[str]:
+    """The token a request (or WebSocket handshake) carries: bearer header, X-API-Key, or ?token=."""
+    auth = headers.get("authorization") or ""
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip()
+    return headers.get("x-api-key") or query.get("token")
+
+
+def token_ok(expected: Optional[str], headers: Any, query: Any) -> bool:
+    if not expected:
+        return True
+    got = presented_token(headers, query)
+    return got is not None and secrets.compare_digest(got.encode(), expected.encode())
+
+
 # -- the application -----------------------------------------------------------------------------
 def create_app(
     db_url: str = DEFAULT_DB,
@@ -312,10 +337,12 @@ def create_app(
     model: Any = None,
     max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
     start_worker: bool = True,
+    api_token: Optional[str] = None,
 ):
     """The FastAPI application. ``model``: an already loaded ``EmotionModel`` (overrides
     ``model_dir``); ``max_upload_mb``: the largest accepted upload; ``start_worker=False`` leaves
-    uploads queued (for tests and read-only front ends)."""
+    uploads queued (for tests and read-only front ends); ``api_token``: the token every API call
+    and the stream must present (None: open, for a service bound to localhost)."""
     from .streaming import StreamAnalyzer, StreamError, parse_config
 
     store = Store(db_url, storage_dir)
@@ -345,6 +372,16 @@ def create_app(
     )
     app.state.store, app.state.models, app.state.worker = store, models, worker
     app.state.start_worker = start_worker
+    api_token = api_token or None
+
+    @app.middleware("http")
+    async def require_token(request: Request, call_next):
+        ok = token_ok(api_token, request.headers, request.query_params)
+        request.state.authorised = ok
+        if not ok and request.url.path.startswith("/api/") and request.url.path != "/api/health":
+            return JSONResponse({"detail": f"missing or wrong API token: {TOKEN_HINT}"}, status_code=401,
+                                headers={"WWW-Authenticate": "Bearer"})
+        return await call_next(request)
 
     def _call_or_404(call_id: str) -> dict[str, Any]:
         c = store.get(call_id)
@@ -354,7 +391,9 @@ def create_app(
 
     # -- health ---------------------------------------------------------------------------------
     @app.get("/api/health", tags=["service"], summary="Service, model and queue status")
-    def health() -> dict[str, Any]:
+    def health(request: Request) -> dict[str, Any]:
+        if not getattr(request.state, "authorised", True):
+            return {"status": "ok"}
         counts = {s: store.list(status=s, limit=0)[1] for s in STATUSES}
         return {"status": "ok", "version": _version(), "model": models.info(), "queue": worker.pending,
                 "analysing": worker.current, "calls": counts}
@@ -495,6 +534,11 @@ def create_app(
     # -- live stream ----------------------------------------------------------------------------
     @app.websocket("/api/stream")
     async def stream(ws: WebSocket):
+        if not token_ok(api_token, ws.headers, ws.query_params):
+            await ws.accept()
+            await ws.send_json({"type": "error", "message": f"missing or wrong API token: {TOKEN_HINT}"})
+            await ws.close(code=1008)
+            return
         await ws.accept()
         sa = None
         cfg: dict[str, Any] = {}
