@@ -162,8 +162,35 @@ def settings(args):
         raise SystemExit(f"unknown grid {args.grid}")
 
 
+def _runs(out: Path) -> list[dict]:
+    return [json.loads(x) for x in (out / "runs.jsonl").read_text().splitlines() if x.strip()]
+
+
+def compare_to_reference(out: Path, reference: Path, ref_setting: str = "main") -> str:
+    """Each setting of ``out`` against the runs of ``ref_setting`` in ``reference`` with the same seeds:
+    mean difference of CCC(V) and CCC(A) and a Wilcoxon signed-rank test paired by seed."""
+    from callemo.evaluate.significance import wilcoxon
+
+    ref = {r["seed"]: r for r in _runs(reference) if r["setting"] == ref_setting}
+    by: dict[str, dict[int, dict]] = {}
+    for r in _runs(out):
+        by.setdefault(r["setting"], {})[r["seed"]] = r
+    lines = [f"| setting | seeds | dCCC valence (wins/losses, p) | dCCC arousal (wins/losses, p) |", "|---|---|---|---|"]
+    for setting, rs in by.items():
+        seeds = sorted(set(rs) & set(ref))
+        if len(seeds) < 2:
+            continue
+        cells = []
+        for key in ("ccc_valence", "ccc_arousal"):
+            w = wilcoxon([rs[s]["scores"][key] for s in seeds], [ref[s]["scores"][key] for s in seeds])
+            cells.append(f"{w['mean_diff']:+.3f} ({w['wins']}/{w['losses']}, p = {w['p_value']:.2f})")
+        lines.append(f"| {setting} | {len(seeds)} | {cells[0]} | {cells[1]} |")
+    return "\n".join(lines) + (f"\n\nagainst `{ref_setting}` in {reference} (same seeds); Wilcoxon signed-rank, "
+                               "two-sided, paired by seed (6 seeds: smallest p = 0.031).\n")
+
+
 def summarise(out: Path) -> str:
-    rows = [json.loads(x) for x in (out / "runs.jsonl").read_text().splitlines() if x.strip()]
+    rows = _runs(out)
     by: dict[tuple, list] = {}
     for r in rows:
         by.setdefault((r["grid"], r["setting"]), []).append(r)
@@ -228,7 +255,14 @@ def main(argv=None):
                     help="keep an exponential moving average of the weights with this decay (e.g. 0.98)")
     ap.add_argument("--trials", type=int, default=6)
     ap.add_argument("--settings", nargs="+", default=None, help="only these setting names of the grid")
+    ap.add_argument("--reference", type=Path, default=None,
+                    help="only compare: each setting in --out against the 'main' runs in this folder (same seeds)")
     args = ap.parse_args(argv)
+    if args.reference is not None:
+        text = compare_to_reference(args.out, args.reference)
+        (args.out / "versus_reference.md").write_text(text)
+        print(text)
+        return
 
     import torch
 
