@@ -9,6 +9,15 @@ Sections (each with 95 % bootstrap CIs over speakers):
   (all corpora through the 8 kHz G.711 telephone channel), for ``--tel-config``.
 * ``telephone``: the wideband best configuration vs the telephone-trained configuration on
   telephone-degraded RAVDESS and SAVEE (both speaker-independent 5-fold CV).
+* ``incall``: leave-one-corpus-out at telephone quality for each of ``--incall-configs``, with the
+  speaker statistics a call gives: each held-out speaker's items in groups of six (four neutral, two
+  emotional, :func:`callemo.train.calibration.call_groups`), each group standardised on its own.
+  Reports UA, the share of neutral items called angry, ECE (10 bins, top label) and the AUROC of
+  the confidence for "the
+  prediction is right", raw and after calibration fitted on held-out corpora only (nested: for a
+  test corpus, one-corpus models of the two training corpora predict each other), and the share of
+  items above ``unknown_below`` with their accuracy. Single-utterance UA with whole-speaker
+  statistics (the ``loco`` protocol) is given beside it.
 
 Features are cached on disk (``$CALLEMO_CACHE``), so a second run is fast. Example::
 
@@ -45,7 +54,8 @@ def _short(r):
             "fold_ua_mean", "fold_ua_std")
     out = {k: r[k] for k in keep if k in r}
     if "baselines" in r:
-        out["baselines"] = {k: {kk: b[kk] for kk in ("ua", "wa", "macro_f1", "ua_ci") if kk in b} for k, b in r["baselines"].items()}
+        out["baselines"] = {k: {kk: b[kk] for kk in ("ua", "wa", "macro_f1", "ua_ci") if kk in b}
+                            for k, b in r["baselines"].items()}
     if "protocol" in r:
         out["protocol"] = {k: v for k, v in r["protocol"].items() if k != "config"}
     return out
@@ -72,12 +82,12 @@ class Bench:
             t = time.time()
             self._signals[key] = load_signals(self.df[corpus], sr, telephone=telephone, jobs=self.args.jobs,
                                               snr_range=self.args.snr if telephone else None)
-            print(f"  loaded {corpus} at {sr} Hz{' (telephone)' if telephone else ''}: {len(self._signals[key])} items, "
-                  f"{time.time() - t:.0f} s", file=sys.stderr, flush=True)
+            print(f"  loaded {corpus} at {sr} Hz{' (telephone)' if telephone else ''}: "
+                  f"{len(self._signals[key])} items, {time.time() - t:.0f} s", file=sys.stderr, flush=True)
         return self._signals[key]
 
     def config(self, name, rate=None):
-        from callemo.train.fit import load_config
+        from callemo.train.config import load_config
 
         cfg = load_config(name)
         cfg["jobs"] = self.args.jobs
@@ -100,9 +110,105 @@ class Bench:
             warnings.simplefilter("ignore")
             r = crossval(self.df[corpus], cfg, group="speaker", k=self.args.folds, seed=self.args.seed, signals=sig,
                          telephone=telephone, n_boot=self.args.n_boot, progress=False, sr=sr)
-        print(f"  {corpus:8s} {cfg_name:22s} {'tel' if telephone else 'wb ':3s} UA {r['ua']:.3f} ({time.time() - t:.0f} s)",
-              file=sys.stderr, flush=True)
+        print(f"  {corpus:8s} {cfg_name:22s} {'tel' if telephone else 'wb ':3s} UA {r['ua']:.3f} "
+              f"({time.time() - t:.0f} s)", file=sys.stderr, flush=True)
         return r
+
+    def incall(self, cfg_name, unknown_below: float):
+        """The ``incall`` section for one configuration (see the module docstring)."""
+        from callemo.evaluate.metrics import expected_calibration_error, unweighted_average_recall
+        from callemo.models.base import build_model
+        from callemo.models.calibration import Calibrator, confidence_auroc
+        from callemo.train.calibration import call_groups
+
+        cfg = self.config(cfg_name, 8000)
+        corp = list(self.args.corpora)
+        sig = {c: self.signals(c, 8000, True) for c in corp}
+        y = {c: self.df[c]["emotion"].astype(str).to_numpy() for c in corp}
+        spk = {c: self.df[c]["speaker"].astype(str).to_numpy() for c in corp}
+        groups = {c: call_groups(y[c], spk[c], seed=self.args.seed) for c in corp}
+        labels = None
+
+        fitted = {}
+
+        def fit(cs):
+            if len(cs) == 1 and cs[0] in fitted:  # a one-corpus model serves two folds
+                return fitted[cs[0]]
+            m = build_model(cfg)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                m.fit([x for c in cs for x in sig[c]], np.concatenate([y[c] for c in cs]),
+                      np.concatenate([spk[c] for c in cs]))
+            if len(cs) == 1:
+                fitted[cs[0]] = m
+            return m
+
+        def calls(m, c):
+            rows, g = groups[c]
+            return y[c][rows], m.predict_proba([sig[c][i] for i in rows], list(g))
+
+        def score(yt, p):
+            pred = np.asarray(labels)[p.argmax(axis=1)]
+            neu = yt == "neutral"
+            conf = p.max(axis=1)
+            keep = conf >= unknown_below
+            return {"ua": unweighted_average_recall(yt, pred, labels),
+                    "neutral_called_angry": float(np.mean(pred[neu] == "angry")),
+                    "neutral_called_emotional": float(np.mean(pred[neu] != "neutral")),
+                    "ece": expected_calibration_error(yt, p, labels), "auroc": confidence_auroc(yt, p, labels),
+                    "mean_confidence": float(conf.mean()), "judged_share": float(keep.mean()),
+                    "judged_accuracy": float(np.mean(pred[keep] == yt[keep])) if keep.any() else None,
+                    "judged_by_threshold": {
+                        f"{t:.1f}": [float(np.mean(conf >= t)),
+                                     float(np.mean(pred[conf >= t] == yt[conf >= t])) if (conf >= t).any() else None]
+                        for t in (0.3, 0.4, 0.5, 0.6, 0.7)}}
+
+        out, held = {}, {}
+        for c in corp:
+            t = time.time()
+            others = [o for o in corp if o != c]
+            m = fit(others)
+            labels = list(m.labels)
+            full = m.predict_proba(sig[c], list(spk[c]))
+            yt, p = calls(m, c)
+            held[c] = (yt, p)
+            r = {"single_utterance_ua": unweighted_average_recall(y[c], np.asarray(labels)[full.argmax(axis=1)],
+                                                                  labels),
+                 "n_call_rows": int(len(yt)), "raw": score(yt, p)}
+            if self.args.nested_calibration:
+                # nested calibration: one-corpus models of the training corpora predict each other
+                P, Y = [], []
+                for a in others:
+                    for b in others:
+                        if a != b:
+                            yb, pb = calls(fit([a]), b)
+                            P.append(pb)
+                            Y.append(yb)
+                for meth in ("temperature", "vector"):
+                    cal = Calibrator(meth, labels).fit(np.vstack(P), np.concatenate(Y))
+                    r[f"nested_{meth}"] = {**score(yt, cal.transform(p)), "calibrator": cal.to_dict()}
+            out[c] = r
+            print(f"  incall {cfg_name} {c}: single UA {r['single_utterance_ua']:.3f}, calls UA {r['raw']['ua']:.3f}, "
+                  f"n->angry {r['raw']['neutral_called_angry']:.3f}, ECE {r['raw']['ece']:.3f}, "
+                  f"AUROC {r['raw']['auroc']:.3f} ({time.time() - t:.0f} s)", file=sys.stderr, flush=True)
+        # calibration as the shipped model gets it: fitted on the call-group predictions of the OTHER corpora, each by
+        # its own leave-one-corpus-out model (no label of the test corpus is used; its items were in those models'
+        # training data, as every corpus is in the shipped model's)
+        for c in corp:
+            P = np.vstack([held[o][1] for o in corp if o != c])
+            Y = np.concatenate([held[o][0] for o in corp if o != c])
+            for meth in ("temperature", "vector", "vector_balanced"):
+                cal = Calibrator(meth.split("_")[0], labels).fit(P, Y, balanced=meth.endswith("balanced"))
+                out[c][meth] = {**score(held[c][0], cal.transform(held[c][1])), "calibrator": cal.to_dict()}
+            print(f"  incall {cfg_name} {c}: ECE {out[c]['raw']['ece']:.3f} -> {out[c]['temperature']['ece']:.3f} (T, "
+                  f"{out[c]['temperature']['calibrator']['temperature']:.2f}) {out[c]['vector']['ece']:.3f} (V)",
+                  file=sys.stderr, flush=True)
+        mean = {"single_utterance_ua": float(np.mean([out[c]["single_utterance_ua"] for c in corp]))}
+        for k in [k for k in out[corp[0]]
+                  if k in ("raw", "temperature", "vector", "vector_balanced") or k.startswith("nested_")]:
+            mean[k] = {m: float(np.mean([out[c][k][m] for c in corp if out[c][k][m] is not None]))
+                       for m in out[corp[0]][k] if m not in ("calibrator", "judged_by_threshold")}
+        return {"config": cfg_name, "corpora": out, "mean": mean, "unknown_below": unknown_below}
 
     def loco(self, cfg_name):
         from callemo.evaluate.protocol import leave_one_corpus_out
@@ -118,12 +224,20 @@ class Bench:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data"), help="folder holding ravdess/, savee/, nemo/")
+    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data"),
+                    help="folder holding ravdess/, savee/, nemo/")
     ap.add_argument("--corpora", default=",".join(CORPORA))
-    ap.add_argument("--configs", default="svm_baseline,svm_speaker,svm_whisper_wb", help="within-corpus configurations (first = baseline)")
+    ap.add_argument("--configs", default="svm_baseline,svm_speaker,svm_whisper_wb",
+                    help="within-corpus configurations (first = baseline)")
     ap.add_argument("--best", default=None, help="wideband best configuration (default: the last of --configs)")
-    ap.add_argument("--tel-config", default="default", help="telephone (8 kHz) configuration for LOCO and telephone rows")
-    ap.add_argument("--sections", default="within,loco,telephone")
+    ap.add_argument("--tel-config", default="default",
+                    help="telephone (8 kHz) configuration for LOCO and telephone rows")
+    ap.add_argument("--sections", default="within,loco,telephone", help="within, loco, telephone, incall")
+    ap.add_argument("--incall-configs", default="default", help="configurations for the incall section")
+    ap.add_argument("--unknown-below", type=float, default=0.5,
+                    help="confidence threshold reported in the incall section")
+    ap.add_argument("--nested-calibration", action="store_true",
+                    help="incall: also calibrate on one-corpus models of the training corpora predicting each other")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--n-boot", type=int, default=1000)
@@ -146,9 +260,10 @@ def main(argv=None):
     bench = Bench(args)
     t0 = time.time()
     results = {"command": "python benchmarks/categorical.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-               "protocol": f"4 classes (neutral, happy, sad, angry); speaker-independent {args.folds}-fold CV grouped by speaker "
-                           f"(stratified), seed {args.seed}; 95% percentile bootstrap CIs over speakers (n_boot={args.n_boot}); "
-                           "RAVDESS/SAVEE at 16 kHz, nEMO at its native 8 kHz; telephone = 8 kHz, 300-3400 Hz, G.711 mu-law"
+               "protocol": f"4 classes (neutral, happy, sad, angry); speaker-independent {args.folds}-fold CV "
+                           f"grouped by speaker (stratified), seed {args.seed}; 95% percentile bootstrap CIs over "
+                           f"speakers (n_boot={args.n_boot}); RAVDESS/SAVEE at 16 kHz, nEMO at its native 8 kHz; "
+                           "telephone = 8 kHz, 300-3400 Hz, G.711 mu-law"
                            + (f", noise SNR {args.snr[0]}-{args.snr[1]} dB" if args.snr else " (no added noise)"),
                "within": {}, "loco": None, "telephone": {}}
     wb_cache = {}
@@ -177,7 +292,8 @@ def main(argv=None):
     if "loco" in sections and len(args.corpora) >= 2:
         r = bench.loco(args.tel_config)
         results["loco"] = {"config": args.tel_config, "mean_ua": r["ua"], "mean_ua_ci": r["ua_ci"],
-                           "corpora": {k: _short(v) for k, v in r["corpora"].items()}, "protocol": _short(r)["protocol"]}
+                           "corpora": {k: _short(v) for k, v in r["corpora"].items()},
+                           "protocol": _short(r)["protocol"]}
         t = Table(title=f"Leave-one-corpus-out ({args.tel_config}, telephone 8 kHz): train on the others, test on one")
         for col in ("held-out corpus", "n train", "UA [95% CI]", "WA [95% CI]", "macro-F1 [95% CI]", "majority UA"):
             t.add_column(col)
@@ -188,24 +304,46 @@ def main(argv=None):
         con.print(t)
 
     if "telephone" in sections:
-        t = Table(title=f"Wideband ({best}, 16 kHz) vs telephone-trained ({args.tel_config}, 8 kHz G.711), speaker-independent 5-fold CV")
+        t = Table(title=f"Wideband ({best}, 16 kHz) vs telephone-trained ({args.tel_config}, 8 kHz G.711), "
+                        "speaker-independent 5-fold CV")
         for col in ("corpus", "wideband UA", "telephone UA", "difference"):
             t.add_column(col)
         for c in [c for c in args.corpora if c != "nemo"]:
             wb = wb_cache.get((c, best)) or bench.crossval(c, best)
             tel = bench.crossval(c, args.tel_config, telephone=True)
             d = tel["ua"] - wb["ua"]
-            results["telephone"][c] = {"wideband": _short(wb), "telephone": _short(tel), "difference_ua_points": round(100 * d, 1)}
+            results["telephone"][c] = {"wideband": _short(wb), "telephone": _short(tel),
+                                       "difference_ua_points": round(100 * d, 1)}
             t.add_row(c, _ci(wb), _ci(tel), f"{100 * d:+.1f} points")
+        con.print(t)
+
+    if "incall" in sections and len(args.corpora) >= 3:
+        results["incall"] = {}
+        t = Table(title="In-call statistics, leave-one-corpus-out (telephone 8 kHz; groups of 4 neutral + 2 "
+                        "emotional items per speaker; calibration fitted on held-out corpora only)")
+        for col in ("config", "held-out", "single UA", "calls UA", "neutral->angry", "ECE raw", "ECE temp.",
+                    "ECE vector", "AUROC raw", "AUROC temp.", f"judged >= {args.unknown_below} (acc.)"):
+            t.add_column(col)
+        for name in [c.strip() for c in args.incall_configs.split(",") if c.strip()]:
+            r = bench.incall(name, args.unknown_below)
+            results["incall"][name] = r
+            for c, v in [*r["corpora"].items(), ("mean", r["mean"])]:
+                t.add_row(name if c == args.corpora[0] else "", c, f"{v['single_utterance_ua']:.3f}",
+                          f"{v['raw']['ua']:.3f}", f"{v['raw']['neutral_called_angry']:.3f}", f"{v['raw']['ece']:.3f}",
+                          f"{v['temperature']['ece']:.3f}", f"{v['vector']['ece']:.3f}", f"{v['raw']['auroc']:.3f}",
+                          f"{v['temperature']['auroc']:.3f}",
+                          f"{v['temperature']['judged_share']:.2f} "
+                          f"({v['temperature']['judged_accuracy'] or float('nan'):.3f})")
+            t.add_section()
         con.print(t)
 
     results["seconds"] = round(time.time() - t0, 1)
     if args.json:
         p = Path(args.json)
         p.parent.mkdir(parents=True, exist_ok=True)
-        from callemo.evaluate.protocol import _plain
+        from callemo.utils import plain
 
-        p.write_text(json.dumps(_plain(results), indent=2))
+        p.write_text(json.dumps(plain(results), indent=2))
         con.print(f"wrote {p} ({results['seconds']:.0f} s)")
     return results
 

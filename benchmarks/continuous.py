@@ -57,7 +57,8 @@ def get_proxy(directory: Path, data_root: Path, seed: int = 0, ravdess: int = 1,
 
     m = pd.concat([build_manifest("ravdess", data_root / "ravdess"), build_manifest("nemo", data_root / "nemo")],
                   ignore_index=True)
-    build_proxy(m, directory, recordings_per_speaker={"ravdess": ravdess, "nemo": nemo}, duration=(30.0, 60.0), seed=seed)
+    build_proxy(m, directory, recordings_per_speaker={"ravdess": ravdess, "nemo": nemo}, duration=(30.0, 60.0),
+                seed=seed)
     return load_proxy(directory)
 
 
@@ -89,7 +90,7 @@ class Data:
         return [self.proxy.signal(f) for f in files]
 
     def traces(self, files, hop):
-        from callemo.models.raw_cnn_lstm import traces_from_gold
+        from callemo.labels.continuous import traces_from_gold
 
         cache = self._traces.setdefault(hop, {})
         todo = [f for f in files if f not in cache]
@@ -111,14 +112,16 @@ class Data:
 
 
 def run_one(data: Data, split, cfg: dict, log=None) -> dict:
-    from callemo.models.raw_cnn_lstm import RawCNNLSTMModel, score_curves
+    from callemo.evaluate.continuous import score_curves
+    from callemo.models.raw_cnn_lstm import RawCNNLSTMModel
+    from callemo.train.continuous import fit_continuous
 
     hop = float(cfg["label_hop"])
     tr = data.part(split["train"], hop)
     dv = data.part(split["dev"], hop)
     model = RawCNNLSTMModel(cfg)
     t0 = time.time()
-    model.fit(tr["signals"], traces=tr["traces"], context=tr["context"], gender=tr["gender"], valid=dv, log=log)
+    fit_continuous(model, tr["signals"], tr["traces"], context=tr["context"], gender=tr["gender"], valid=dv, log=log)
     te = data.part(split["test"], hop)
     pred = model.predict_curves(te["signals"])
     scores = score_curves(pred, te["traces"])
@@ -175,7 +178,7 @@ def compare_to_reference(out: Path, reference: Path, ref_setting: str = "main") 
     by: dict[str, dict[int, dict]] = {}
     for r in _runs(out):
         by.setdefault(r["setting"], {})[r["seed"]] = r
-    lines = [f"| setting | seeds | dCCC valence (wins/losses, p) | dCCC arousal (wins/losses, p) |", "|---|---|---|---|"]
+    lines = ["| setting | seeds | dCCC valence (wins/losses, p) | dCCC arousal (wins/losses, p) |", "|---|---|---|---|"]
     for setting, rs in by.items():
         seeds = sorted(set(rs) & set(ref))
         if len(seeds) < 2:
@@ -196,15 +199,17 @@ def summarise(out: Path) -> str:
         by.setdefault((r["grid"], r["setting"]), []).append(r)
     lines = ["| grid | setting | seeds | CCC valence | CCC arousal | CCC V per rec. | CCC A per rec. | "
              "best epoch | audio s / s | wall s / run |", "|---|---|---|---|---|---|---|---|---|---|"]
+
+    def ms(rs: list, key: str) -> str:
+        v = np.array([r["scores"][key] for r in rs], float)
+        return f"{np.mean(v):.3f} ({np.std(v, ddof=1) if len(v) > 1 else 0:.3f})"
+
     for (g, s), rs in by.items():
-        def ms(key):
-            v = np.array([r["scores"][key] for r in rs], float)
-            return f"{np.mean(v):.3f} ({np.std(v, ddof=1) if len(v) > 1 else 0:.3f})"
         thr = np.mean([r["audio_seconds_per_second"] or np.nan for r in rs])
         cpu = [r.get("audio_seconds_per_cpu_second") for r in rs if r.get("audio_seconds_per_cpu_second")]
         thr_s = f"{thr:.1f}" + (f" ({np.mean(cpu):.0f} per CPU s)" if cpu else "")
-        lines.append(f"| {g} | {s} | {len(rs)} | {ms('ccc_valence')} | {ms('ccc_arousal')} | "
-                     f"{ms('ccc_valence_per_recording')} | {ms('ccc_arousal_per_recording')} | "
+        lines.append(f"| {g} | {s} | {len(rs)} | {ms(rs, 'ccc_valence')} | {ms(rs, 'ccc_arousal')} | "
+                     f"{ms(rs, 'ccc_valence_per_recording')} | {ms(rs, 'ccc_arousal_per_recording')} | "
                      f"{np.mean([r['best_epoch'] + 1 for r in rs]):.1f} | {thr_s} | "
                      f"{np.mean([r['wall_seconds'] for r in rs]):.0f} |")
     text = "\n".join(lines) + ("\n\nmean (sd over seeds, ddof=1); CCC pooled over all test label steps; "
@@ -217,7 +222,7 @@ def summarise(out: Path) -> str:
 def optuna_search(data: Data, split, args, out: Path):
     """TPE search of alpha and beta (paper 000: seed 12, 10 trials): fit on the training speakers,
     score on the validation speakers (grouped split), then the best weights on the test speakers."""
-    from callemo.models.raw_cnn_lstm import search_alpha_beta
+    from callemo.train.search import search_alpha_beta
 
     b = dict(base_config(args), seed=12)
     hop = b["label_hop"]
@@ -295,7 +300,8 @@ def main(argv=None):
                 continue
             cfg_s = dict(cfg, seed=seed)
             t = time.time()
-            res = run_one(data, split, cfg_s, log=lambda m: print(f"  [{name} seed {seed}] {m}", flush=True))
+            tag = f"  [{name} seed {seed}]"
+            res = run_one(data, split, cfg_s, log=lambda m, tag=tag: print(f"{tag} {m}", flush=True))
             rec = {"grid": args.grid, "setting": name, "seed": seed, "config": cfg_s, **res}
             with open(out / "runs.jsonl", "a") as fh:
                 fh.write(json.dumps(rec) + "\n")

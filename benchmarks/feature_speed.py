@@ -18,7 +18,6 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,7 +48,7 @@ def main(argv=None):
         import sys
 
         sys.path.insert(0, str(ROOT / "tests"))
-        from conftest import synth_voice
+        from helpers.voices import synth_voice
 
         signals = [synth_voice(3.0, sr=sr, seed=i, f0=100 + i % 150) for i in range(args.files)]
         source = f"{len(signals)} generated 3 s signals"

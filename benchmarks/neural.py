@@ -45,7 +45,7 @@ def log(msg: str) -> None:
 
 
 def load_config(name: str) -> dict:
-    from callemo.cli.compare import load_config as _load
+    from callemo.train.config import load_config as _load
 
     return _load(name)
 
@@ -79,6 +79,7 @@ class Signals:
 def fit_predict(config: dict, signals, d, tr, te, *, gender: bool = True):
     """Fit a fresh model on ``tr`` rows, return (probabilities on ``te`` ordered as ``labels``, labels, info)."""
     from callemo.models.base import build_model
+    from callemo.train.tasks import fit_model
 
     cfg = {k: v for k, v in config.items() if k != "name"}
     m = build_model(cfg)
@@ -88,7 +89,7 @@ def fit_predict(config: dict, signals, d, tr, te, *, gender: bool = True):
     if gender and cfg.get("type") == "cnn_bilstm" and "gender" in d.columns:
         kw["gender"] = d["gender"].astype(str).to_numpy()[tr].tolist()
     t0 = time.perf_counter()
-    m.fit([signals[i] for i in tr], y[tr].tolist(), spk[tr].tolist(), **kw)
+    fit_model(m, [signals[i] for i in tr], y[tr].tolist(), spk[tr].tolist(), **kw)
     t_fit = time.perf_counter() - t0
     t0 = time.perf_counter()
     p = np.asarray(m.predict_proba([signals[i] for i in te], spk[te].tolist()))
@@ -105,7 +106,8 @@ def report(y, pred, labels, speakers, seed=0):
     from callemo.evaluate.metrics import classification_report
 
     r = classification_report(list(y), list(pred), labels, groups=list(speakers), n_boot=1000, seed=seed)
-    return {k: r[k] for k in ("ua", "wa", "macro_f1", "ua_ci", "wa_ci", "macro_f1_ci", "per_class_recall", "confusion", "labels", "n")}
+    keys = ("ua", "wa", "macro_f1", "ua_ci", "wa_ci", "macro_f1_ci", "per_class_recall", "confusion", "labels", "n")
+    return {k: r[k] for k in keys}
 
 
 def run_system(name: str, config: dict, d, folds, signals, labels, *, gender=True):
@@ -122,7 +124,8 @@ def run_system(name: str, config: dict, d, folds, signals, labels, *, gender=Tru
         ua = float(np.mean([np.mean(pr[y == c] == c) for c in np.unique(y)]))
         info.update(fold=i, ua=round(ua, 4))
         infos.append(info)
-        log(f"  {name} fold {i + 1}/{len(folds)}: UA {ua:.3f} {json.dumps({k: v for k, v in info.items() if k not in ('fold', 'ua')})}")
+        details = {k: v for k, v in info.items() if k not in ("fold", "ua")}
+        log(f"  {name} fold {i + 1}/{len(folds)}: UA {ua:.3f} {json.dumps(details)}")
     return P, infos
 
 
@@ -131,7 +134,8 @@ class Rows:
         self.out = out
         out.mkdir(parents=True, exist_ok=True)
         self.path = out / "rows.jsonl"
-        self.rows = [json.loads(l) for l in self.path.read_text().splitlines() if l.strip()] if self.path.exists() else []
+        lines = self.path.read_text().splitlines() if self.path.exists() else []
+        self.rows = [json.loads(line) for line in lines if line.strip()]
 
     def done(self, key: str) -> dict | None:
         for r in self.rows:
@@ -146,7 +150,8 @@ class Rows:
         self.write_summary()
 
     def write_summary(self) -> None:
-        lines = ["| condition | system | UA [95% CI] | WA [95% CI] | macro-F1 [95% CI] | params | train samples/s | s/epoch | wall s |",
+        lines = ["| condition | system | UA [95% CI] | WA [95% CI] | macro-F1 [95% CI] | params | train samples/s | "
+                 "s/epoch | wall s |",
                  "|---|---|---|---|---|---|---|---|---|"]
 
         def ci(r, m):
@@ -156,8 +161,8 @@ class Rows:
         for r in self.rows:
             th = r.get("throughput") or {}
             lines.append(f"| {r['condition']} | {r['system']} | {ci(r, 'ua')} | {ci(r, 'wa')} | {ci(r, 'macro_f1')} | "
-                         f"{r.get('parameters') or ''} | {th.get('samples_per_second', '')} | {th.get('seconds_per_epoch', '')} | "
-                         f"{r.get('wall_s', '')} |")
+                         f"{r.get('parameters') or ''} | {th.get('samples_per_second', '')} | "
+                         f"{th.get('seconds_per_epoch', '')} | {r.get('wall_s', '')} |")
         (self.out / "summary.md").write_text("\n".join(lines) + "\n")
         print("\n".join(lines), flush=True)
 
@@ -178,7 +183,7 @@ def within(corpus: str, systems: dict, args, rows: Rows, sigs: Signals, telephon
     folds = group_folds(d, "speaker", k=args.folds, stratify="emotion", seed=args.seed)
     y = d["emotion"].astype(str).to_numpy()
     spk = d["speaker"].astype(str).to_numpy()
-    labels = [l for l in ("neutral", "happy", "sad", "angry") if l in set(y)]
+    labels = [lab for lab in ("neutral", "happy", "sad", "angry") if lab in set(y)]
     cond = f"{corpus} {args.folds}-fold{' telephone' if telephone else ''}"
     probs = {}
     for sname, cfg in systems.items():
@@ -221,7 +226,8 @@ def within(corpus: str, systems: dict, args, rows: Rows, sigs: Signals, telephon
                 res = {"key": f"paired|{corpus}|{telephone}|cnn_bilstm-{other}", "condition": cond, **res}
                 with (rows.out / "paired.jsonl").open("a") as f:
                     f.write(json.dumps(res, default=float) + "\n")
-                log(f"{cond}: UA(cnn_bilstm) - UA({other}) = {json.dumps({k: res[k] for k in res if k not in ('key', 'condition')}, default=float)}")
+                stats = {k: res[k] for k in res if k not in ("key", "condition")}
+                log(f"{cond}: UA(cnn_bilstm) - UA({other}) = {json.dumps(stats, default=float)}")
     # ensemble of the CNN-BiLSTM and the best SVM (soft vote on the same folds)
     if "cnn_bilstm" in probs and "svm_best" in probs:
         for w in args.ensemble_weights:
@@ -241,7 +247,7 @@ def cross(train: str, test: str, systems: dict, args, rows: Rows, sigs: Signals)
     te = np.arange(len(a), len(d))
     y = d["emotion"].astype(str).to_numpy()
     spk = d["speaker"].astype(str).to_numpy()
-    labels = [l for l in ("neutral", "happy", "sad", "angry") if l in set(y[te])]
+    labels = [lab for lab in ("neutral", "happy", "sad", "angry") if lab in set(y[te])]
     cond = f"{train} -> {test}"
     for sname, cfg in systems.items():
         key = f"cross|{train}|{test}|{sname}|{args.seed}"
@@ -264,13 +270,14 @@ def throughput(config_name: str = "cnn_bilstm", steps: int = 20, batch: int = 32
     import torch
 
     from callemo.models.cnn_bilstm import CNNBiLSTMModel
-    from callemo.models.torch_common import count_parameters, make_optimizer, select_device
+    from callemo.models.torch_common import count_parameters, select_device
+    from callemo.train.loop import make_optimizer
 
     cfg = load_config(config_name)
     m = CNNBiLSTMModel(cfg)
     m.labels, m.genders = ["angry", "happy", "neutral", "sad"], ["female", "male"]
     dev = select_device(device)
-    net = m._build_net(3 * int(cfg["features"]["n_mels"])).to(dev).train()
+    net = m.build_net(3 * int(cfg["features"]["n_mels"])).to(dev).train()
     opt, _ = make_optimizer(net, lr=1e-3)
     x = torch.randn(batch, 300, 3 * int(cfg["features"]["n_mels"]), device=dev)
     lens = torch.full((batch,), 300, device=dev)

@@ -38,7 +38,8 @@ VOICES = {
 
 #: (style, text, pause after in seconds). The text is ours, released under CC0.
 SCRIPT = [
-    ("agent", "Good morning, thank you for calling Northwind Energy. My name is Daniel. How can I help you today?", 0.6),
+    ("agent", "Good morning, thank you for calling Northwind Energy. My name is Daniel. "
+              "How can I help you today?", 0.6),
     ("client_angry", "Finally! I have been on hold for forty minutes. You charged me twice this month, "
                      "and this is the third time I am calling about it!", 0.5),
     ("agent", "I am sorry to hear that. Let me look into it right away. Can I have your account number, please?", 0.5),

@@ -17,8 +17,9 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -89,7 +90,8 @@ def run_stream(send: Callable[[Any], None], recv: Callable[[], str], path: str, 
 def show(ev: dict) -> None:
     if ev["type"] == "segment":
         v = "  -  " if ev["valence"] is None else f"{ev['valence']:+.2f}"
-        print(f"{ev['start']:7.2f}-{ev['end']:7.2f}  {ev['role']:<7} {ev['emotion']:<10} {ev['confidence']:.2f}  valence {v}")
+        print(f"{ev['start']:7.2f}-{ev['end']:7.2f}  {ev['role']:<7} {ev['emotion']:<10} {ev['confidence']:.2f}  "
+              f"valence {v}")
     elif ev["type"] == "alert":
         print(f"ALERT {ev['time']:7.2f}  {ev['message']}")
     elif ev["type"] == "summary":
@@ -106,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("audio", help="a recording to stream (any format callemo reads)")
     ap.add_argument("--url", default="ws://127.0.0.1:8000/api/stream")
     ap.add_argument("--sample-rate", type=int, default=16000, choices=[8000, 16000])
-    ap.add_argument("--channels", default="client", help="channel names in order: 'client', or 'agent,client' for stereo")
+    ap.add_argument("--channels", default="client",
+                    help="channel names in order: 'client', or 'agent,client' for stereo")
     ap.add_argument("--realtime", action="store_true", help="send at the pace of a live call")
     ap.add_argument("--threshold", type=float, default=None, help="alert when the smoothed valence drops below this")
     ap.add_argument("--store", action="store_true", help="keep the call in the service's database")

@@ -5,21 +5,28 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from callemo.segments import INDEX, Segment, add_probabilities, durations, from_table, to_table
+from callemo.segments import INDEX, add_probabilities, durations, intersect_intervals, merge_intervals, to_table
 
 
-def test_table_round_trip_and_sorting():
-    segs = [
-        Segment("call.wav", 5.0, 7.5, speaker="S1", role="client", channel=1, extra={"overlap": False}),
-        Segment("call.wav", 0.5, 3.0, speaker="S0", role="agent", channel=0, extra={"overlap": True}),
-    ]
-    t = to_table(segs)
+def test_table_from_records_is_indexed_and_sorted():
+    t = to_table([
+        {"file": "call.wav", "start": 5.0, "end": 7.5, "speaker": "S1", "role": "client", "channel": 1,
+         "overlap": False},
+        {"file": "call.wav", "start": 0.5, "end": 3.0, "speaker": "S0", "role": "agent", "channel": 0,
+         "overlap": True},
+    ])
     assert list(t.index.names) == INDEX
     assert t.index.get_level_values("start").tolist() == [0.5, 5.0]
     assert durations(t).tolist() == [2.5, 2.5]
-    back = from_table(t)
-    assert back[0].speaker == "S0" and back[0].extra["overlap"] is True
-    assert back[1].channel == 1
+    assert t["speaker"].tolist() == ["S0", "S1"] and t["overlap"].tolist() == [True, False]
+
+
+def test_interval_union_and_intersection():
+    assert merge_intervals([(3.5, 5), (0, 1), (1, 2), (3, 4), (6, 6)]) == [(0.0, 2.0), (3.0, 5.0)]
+    assert intersect_intervals([(0, 2), (3, 6)], [(1, 4), (5, 7)]) == [(1.0, 2.0), (3.0, 4.0), (5.0, 6.0)]
+    # overlapping input on either side is merged first; pieces shorter than min_dur are dropped
+    assert intersect_intervals([(0, 2), (1, 3)], [(2.9, 5), (0.5, 0.6)], min_dur=0.2) == []
+    assert intersect_intervals([(0, 2), (1, 3)], [(2.5, 5)], min_dur=0.2) == [(2.5, 3.0)]
 
 
 def test_probabilities_and_unknown_segments():

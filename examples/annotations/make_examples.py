@@ -51,7 +51,8 @@ def continuous(rng) -> None:
                 wr = csv.writer(f)
                 wr.writerow(["Second", "X", "Y"])
                 for ti, vi, ri in zip(t + shift, v, r):
-                    wr.writerow([f"{ti:.1f}", int(round(np.clip(vi, -1, 1) * 1000)), int(round(np.clip(ri, -1, 1) * 1000))])
+                    wr.writerow([f"{ti:.1f}", int(round(np.clip(vi, -1, 1) * 1000)),
+                                 int(round(np.clip(ri, -1, 1) * 1000))])
 
 
 def continuous_long(rng) -> None:
@@ -116,7 +117,8 @@ def context(rng) -> None:
             return int(round(float(np.clip(m + rng.normal(0, 0.8), 0, 10))))
 
         for ann in ("ann1", "ann2"):
-            rows.append([f"call{c:02d}", ann, "client", gender_c, n(emp_c), n(eng_c), n(sat), n(urg), purpose, resolution])
+            rows.append([f"call{c:02d}", ann, "client", gender_c, n(emp_c), n(eng_c), n(sat), n(urg), purpose,
+                         resolution])
             rows.append([f"call{c:02d}", ann, "agent", gender_a, n(emp_a), n(0.6 * emp_a + 3), "", "", "", ""])
     with open(HERE / "context.csv", "w", newline="") as f:
         wr = csv.writer(f)

@@ -10,45 +10,22 @@ A *segment table* is a :class:`pandas.DataFrame` indexed by ``(file, start, end)
 * manifests (training data): ``emotion``, ``valence``, ``arousal``, ``gender`` and any
   context column.
 
-:class:`Segment` is the plain-record view of one row (lhotse-style), handy for code that
-builds
-segments one at a time.  Use :func:`to_table` / :func:`from_table` to move between the two.
+:func:`to_table` builds one from records (dicts with ``file``, ``start``, ``end``...). Interval
+algebra on ``(start, end)`` lists (union, intersection) is ``pyannote.core``'s ``Timeline``.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from pyannote.core import Segment, Timeline
 
 INDEX = ["file", "start", "end"]
 ROLES = ("agent", "client", "unknown")
 PROB_PREFIX = "p_"
-
-
-@dataclass
-class Segment:
-    """One stretch of one recording, in seconds of the original recording's time."""
-
-    file: str
-    start: float
-    end: float
-    speaker: str | None = None
-    role: str | None = None
-    channel: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def duration(self) -> float:
-        return self.end - self.start
-
-    def to_record(self) -> dict[str, Any]:
-        rec = asdict(self)
-        extra = rec.pop("extra")
-        rec.update(extra)
-        return rec
 
 
 def empty_table(columns: Iterable[str] = ()) -> pd.DataFrame:
@@ -57,9 +34,9 @@ def empty_table(columns: Iterable[str] = ()) -> pd.DataFrame:
     return pd.DataFrame(index=idx, columns=list(columns))
 
 
-def to_table(segments: Iterable[Segment | dict]) -> pd.DataFrame:
-    """Build a segment table from :class:`Segment` objects or dicts with file/start/end."""
-    records = [s.to_record() if isinstance(s, Segment) else dict(s) for s in segments]
+def to_table(segments: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """Build a segment table from records (dicts with ``file``, ``start``, ``end`` and any columns)."""
+    records = [dict(s) for s in segments]
     if not records:
         return empty_table(["speaker", "role", "channel"])
     df = pd.DataFrame.from_records(records)
@@ -78,27 +55,6 @@ def set_index(df: pd.DataFrame) -> pd.DataFrame:
     return df.set_index(INDEX).sort_index()
 
 
-def from_table(df: pd.DataFrame) -> list[Segment]:
-    """The rows of a segment table as :class:`Segment` records."""
-    flat = df.reset_index()
-    known = {"file", "start", "end", "speaker", "role", "channel"}
-    out = []
-    for rec in flat.to_dict("records"):
-        extra = {k: v for k, v in rec.items() if k not in known}
-        out.append(
-            Segment(
-                file=str(rec["file"]),
-                start=float(rec["start"]),
-                end=float(rec["end"]),
-                speaker=rec.get("speaker"),
-                role=rec.get("role"),
-                channel=None if pd.isna(rec.get("channel", np.nan)) else int(rec["channel"]),
-                extra=extra,
-            )
-        )
-    return out
-
-
 def durations(df: pd.DataFrame) -> pd.Series:
     """Duration in seconds of every segment of a table."""
     return pd.Series(
@@ -106,31 +62,21 @@ def durations(df: pd.DataFrame) -> pd.Series:
     )
 
 
+def timeline(iv: Iterable[tuple[float, float]] | np.ndarray) -> Timeline:
+    """A ``pyannote.core.Timeline`` of ``(start, end)`` pairs (empty intervals dropped)."""
+    return Timeline([Segment(float(s), float(e)) for s, e in iv if e > s])
+
+
 def merge_intervals(iv: Iterable[tuple[float, float]] | np.ndarray) -> list[tuple[float, float]]:
-    """Union of intervals as sorted, disjoint ``(start, end)`` pairs (empty intervals dropped)."""
-    pairs = sorted((float(s), float(e)) for s, e in iv if e > s)
-    out: list[list[float]] = []
-    for s, e in pairs:
-        if out and s <= out[-1][1]:
-            out[-1][1] = max(out[-1][1], e)
-        else:
-            out.append([s, e])
-    return [(s, e) for s, e in out]
+    """Union of intervals as sorted, disjoint ``(start, end)`` pairs (touching ones joined)."""
+    return [(float(x.start), float(x.end)) for x in timeline(iv).support()]
 
 
-def intersect_intervals(a: list[tuple[float, float]], b: list[tuple[float, float]],
+def intersect_intervals(a: Iterable[tuple[float, float]], b: Iterable[tuple[float, float]],
                         min_dur: float = 0.0) -> list[tuple[float, float]]:
-    """Pieces (longer than ``min_dur``, and not empty) shared by two sorted, disjoint interval lists."""
-    out, i, j = [], 0, 0
-    while i < len(a) and j < len(b):
-        s, e = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
-        if e > s and e - s >= min_dur:
-            out.append((s, e))
-        if a[i][1] < b[j][1]:
-            i += 1
-        else:
-            j += 1
-    return out
+    """Pieces (not empty, at least ``min_dur`` long) that two unions of intervals share."""
+    shared = timeline(a).support().crop(timeline(b).support(), mode="intersection")
+    return [(float(x.start), float(x.end)) for x in shared if x.end - x.start >= min_dur]
 
 
 def probability_columns(df: pd.DataFrame) -> list[str]:

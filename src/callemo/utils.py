@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -42,4 +43,25 @@ def format_number(x: Any, digits: int = 3, missing: str = "-") -> str:
     return missing if not math.isfinite(f) else f"{f:.{digits}f}"
 
 
-__all__ = ["format_number", "plain"]
+def format_clock(seconds: Any, decimals: int = 0, missing: str = "") -> str:
+    """A time as ``m:ss`` (under an hour) or ``h:mm:ss``, with ``decimals`` digits of the second
+    (truncated, so that a time never shows past its second: 59.96 s with one decimal is ``0:59.9``;
+    with ``decimals=0`` it is rounded to the nearest second). Negative times count as 0;
+    ``missing`` for None, NaN and infinities."""
+    if seconds is None:
+        return missing
+    x = float(seconds)
+    if not math.isfinite(x):
+        return missing
+    x = max(0.0, x)
+    whole = round(x) if decimals <= 0 else int(x)
+    h, rem = divmod(whole, 3600)
+    m, s = divmod(rem, 60)
+    text = f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+    if decimals > 0:
+        frac = int((x - whole) * 10**decimals + 1e-9)
+        text += f".{frac:0{decimals}d}"
+    return text
+
+
+__all__ = ["format_clock", "format_number", "plain"]

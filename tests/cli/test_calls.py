@@ -13,11 +13,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analyze"))
-from analyze_helpers import EXAMPLE, ROOT, example_audio, need_prep, tm  # noqa: E402
-
-from callemo.cli import _load_commands, app  # noqa: E402
-from callemo.io import save_audio  # noqa: E402
+from callemo.cli import _load_commands, app
+from callemo.io import save_audio
+from helpers.calls import EXAMPLE, ROOT, example_audio, tm
 
 _load_commands()
 runner = CliRunner()
@@ -49,7 +47,9 @@ def test_help_lists_options():
 ])
 def test_bad_options_exit_2(tmp_path, args, words):
     r = invoke("analyze", EXAMPLE, "--out", tmp_path, *args)
-    assert r.exit_code == 2 and words in r.output
+    # the option named as the flag or as its AnalysisOptions field (speakers, first_speaker)
+    text = " ".join(r.output.replace("│", " ").split())
+    assert r.exit_code == 2 and (words in text or words.lstrip("-").replace("-", "_") in text), r.output
 
 
 def test_no_audio_found_is_a_clear_error(tmp_path, model_dir):
@@ -73,8 +73,28 @@ def test_failed_files_exit_1_and_are_listed(tmp_path, model_dir):
         assert [Path(x["file"]).name for x in csv.DictReader(f)] == ["empty.wav"]
 
 
+def test_bad_paths_exit_1_with_one_line_each(tmp_path, model_dir):
+    import os
+
+    os.symlink("loop.wav", tmp_path / "loop.wav")
+    os.symlink(tmp_path / "nowhere.wav", tmp_path / "gone.wav")
+    r = invoke("analyze", tmp_path / "loop.wav", tmp_path / "gone.wav", "--out", tmp_path / "out", "--model", model_dir,
+               "--quiet")
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert f"{tmp_path / 'loop.wav'}: symbolic link loop" in r.output
+    assert f"{tmp_path / 'gone.wav'}: dangling symbolic link" in r.output
+    with open(tmp_path / "out" / "errors.csv") as f:
+        assert [Path(x["file"]).name for x in csv.DictReader(f)] == ["loop.wav", "gone.wav"]
+
+
+def test_output_folder_that_cannot_be_written_exits_2(tmp_path, model_dir):
+    (tmp_path / "file").write_text("not a folder")
+    r = invoke("analyze", EXAMPLE, "--out", tmp_path / "file" / "out", "--model", model_dir, "--quiet")
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert f"{tmp_path / 'file' / 'out'}: cannot write to the output folder" in " ".join(r.output.split())
+
+
 def test_analyze_mono_and_stereo_calls(tmp_path, model_dir):
-    need_prep()
     x, sr = example_audio()
     x = x[: 30 * sr]
     inp = tmp_path / "in"
@@ -93,14 +113,16 @@ def test_analyze_mono_and_stereo_calls(tmp_path, model_dir):
 
     t = pd.read_parquet(out / "mono.parquet")
     assert len(t) == len(mono["segments"]) and "p_angry" in t.columns
-    # a rerun skips both
-    r2 = invoke("analyze", inp, "--out", out, "--model", model_dir, "--quiet")
-    assert r2.exit_code == 0 and "2 skipped" in r2.output
+    # a rerun with the same settings skips both; other settings redo them
+    r2 = invoke("analyze", inp, "--out", out, "--model", model_dir, "--channels", "client,agent", "--quiet",
+                "--format", "parquet")
+    assert r2.exit_code == 0 and "0 analysed, 2 skipped" in r2.output, r2.output
+    r3 = invoke("analyze", inp, "--out", out, "--model", model_dir, "--quiet", "--format", "parquet")
+    assert r3.exit_code == 0 and "redoing 2 (settings changed)" in r3.output and "2 analysed" in r3.output
 
 
 def test_readme_first_command(tmp_path):
     """`callemo analyze examples/call.wav --out out` with the shipped default model, as on a fresh clone."""
-    need_prep()
     from callemo.models.base import default_model_dir
 
     if not (default_model_dir() / "model.yaml").exists():
@@ -115,7 +137,10 @@ def test_readme_first_command(tmp_path):
 
     CallJSON.model_validate(doc)
     assert {s["role"] for s in doc["segments"]} == {"agent", "client"}
-    assert doc["model"]["labels"] and all(s["emotion"] in doc["model"]["labels"] + ["unknown"] for s in doc["segments"])
+    # by default only the client's emotions are inferred (the agent's segments carry none)
+    assert doc["model"]["labels"]
+    assert all(s["emotion"] in doc["model"]["labels"] + ["unknown"] for s in doc["segments"] if s["role"] == "client")
+    assert all(s["emotion"] is None for s in doc["segments"] if s["role"] == "agent")
     assert (tmp_path / "out" / "call.html").exists()
 
 
@@ -123,7 +148,7 @@ def test_simulate_command(tmp_path):
     pytest.importorskip("callemo.simulate.calls")
     import pandas as pd
 
-    from analyze_helpers import example_turns
+    from helpers.calls import example_turns
 
     # a manifest of real utterances: the example call's turns (agent = speaker a, client = b)
     x, sr = example_audio()
@@ -133,7 +158,8 @@ def test_simulate_command(tmp_path):
         emotion = "angry" if (role == "client" and s < 30) else "neutral"
         rows.append({"path": str(p), "speaker": "a" if role == "agent" else "b", "emotion": emotion})
     pd.DataFrame(rows).to_csv(tmp_path / "m.csv", index=False)
-    r = invoke("simulate", tmp_path / "m.csv", "-o", tmp_path / "calls", "--calls", 2, "--seed", 1, "--stereo", "--quiet")
+    r = invoke("simulate", tmp_path / "m.csv", "-o", tmp_path / "calls", "--calls", 2, "--seed", 1, "--stereo",
+               "--quiet")
     if r.exception is not None and not isinstance(r.exception, SystemExit):
         raise r.exception
     assert r.exit_code == 0, r.output

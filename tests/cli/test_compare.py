@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 import callemo.cli.compare  # noqa: F401  (registers the command)
 from callemo.cli import _load_commands
 from callemo.cli.app import app
-from conftest import synth_voice
+from helpers.voices import synth_voice
 
 torch.set_num_threads(1)
 _load_commands()  # the whole command set, so "compare" is a sub-command as for users
@@ -65,3 +65,11 @@ def test_compare_needs_two_configs_and_known_names(corpus):
     r = CliRunner().invoke(app, ["compare", str(corpus / "m.csv"), "--config", "no_such_config",
                                  "--config", str(corpus / "a.yaml")])
     assert r.exit_code == 2 and "no_such_config" in r.output
+
+
+def test_compare_refuses_a_misspelt_configuration_key(corpus):
+    (corpus / "typo.yaml").write_text(yaml.safe_dump({**TINY, "lstm_hiden": 6}))
+    r = CliRunner().invoke(app, ["compare", str(corpus / "m.csv"), "--config", str(corpus / "typo.yaml"),
+                                 "--config", str(corpus / "a.yaml")])
+    assert r.exit_code == 2
+    assert "typo.yaml" in r.output and "lstm_hiden" in r.output and "lstm_hidden" in r.output

@@ -22,11 +22,10 @@ def invoke(*args):
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
-    from conftest import corpus_dir
-
     from callemo.corpora import build_manifest
     from callemo.labels.schemes import apply_setting
     from callemo.train.manifest import write_manifest
+    from conftest import corpus_dir
 
     tmp = tmp_path_factory.mktemp("cli")
     old = os.environ.get("CALLEMO_CACHE")
@@ -64,7 +63,8 @@ def test_train_predict_evaluate(small):
     for f in pred["files"]:
         assert f["emotion"] in pred["labels"] and abs(sum(f["probabilities"].values()) - 1) < 1e-4
 
-    r = invoke("evaluate", tmp / "m.csv", "--model", model, "--json", tmp / "ev.json", "--out", tmp / "ev", "--n-boot", 100)
+    r = invoke("evaluate", tmp / "m.csv", "--model", model, "--json", tmp / "ev.json", "--out", tmp / "ev",
+               "--n-boot", 100)
     assert r.exit_code == 0, r.output
     ev = json.loads((tmp / "ev.json").read_text())
     for k in ("ua", "wa", "macro_f1"):
@@ -76,7 +76,7 @@ def test_train_predict_evaluate(small):
 
 @pytest.mark.corpus
 def test_crossval_json_has_baselines(small):
-    tmp, d = small
+    tmp, _ = small
     out = tmp / "cv.json"
     r = invoke("crossval", tmp / "m.csv", "--group", "speaker", "--folds", 2, "--config", "svm_speaker", "--json", out,
                "--n-boot", 100, "--telephone", "--out", tmp / "cv")
@@ -94,15 +94,17 @@ def test_crossval_json_has_baselines(small):
 def test_predict_with_the_default_model(tmp_path):
     if not (default_model_dir() / "model.yaml").exists():
         pytest.skip("no default model shipped yet")
-    from conftest import synth_voice
-
     from callemo.io import save_audio
+    from helpers.voices import speechlike
 
-    f = save_audio(tmp_path / "a.wav", synth_voice(2.0, sr=16000), 16000)
+    # speech-like syllables (silero-vad takes them for speech; predict ignores what is not speech)
+    f = save_audio(tmp_path / "a.wav", speechlike(3.0, sr=16000), 16000)
     r = invoke("predict", f, "--json", tmp_path / "p.json")
     assert r.exit_code == 0, r.output
     p = json.loads((tmp_path / "p.json").read_text())
+    assert p["files"][0]["speech"] > 2.0
     assert p["files"][0]["emotion"] in ("neutral", "happy", "sad", "angry")
+    assert sum(p["files"][0]["probabilities"].values()) == pytest.approx(1.0)
 
 
 def test_errors_are_one_line(tmp_path):

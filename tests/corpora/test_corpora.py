@@ -24,7 +24,8 @@ def test_ravdess(ravdess_dir):
     assert (df["gender"].value_counts() == 720).all()
     assert set(df["statement"]) == {1, 2} and set(df["corpus"]) == {"ravdess"}
     row = df[df["path"].str.endswith("03-01-05-02-01-02-07.flac")].iloc[0]
-    assert (row.emotion, row.intensity, row.speaker, row.gender, row.repetition) == ("angry", "strong", "ravdess_07", "m", 2)
+    assert (row.emotion, row.intensity, row.speaker, row.gender, row.repetition) == (
+        "angry", "strong", "ravdess_07", "m", 2)
 
 
 def test_savee(savee_dir):
@@ -32,7 +33,8 @@ def test_savee(savee_dir):
     assert len(df) == 480
     assert sorted(df["speaker"].unique()) == ["savee_DC", "savee_JE", "savee_JK", "savee_KL"]
     counts = df["emotion"].value_counts().to_dict()
-    assert counts == {"neutral": 120, "angry": 60, "disgust": 60, "fearful": 60, "happy": 60, "sad": 60, "surprised": 60}
+    assert counts == {"neutral": 120, "angry": 60, "disgust": 60, "fearful": 60, "happy": 60, "sad": 60,
+                      "surprised": 60}
     assert set(df["gender"]) == {"m"} and set(df["language"]) == {"en-GB"}
     row = df[df["path"].str.endswith("JK_sa03.flac")].iloc[0]
     assert (row.emotion, row.speaker) == ("sad", "savee_JK")
@@ -59,7 +61,7 @@ def test_corpora_concatenate_without_speaker_clash(ravdess_dir, savee_dir):
 def test_wrong_folder_is_a_clear_error(savee_dir, tmp_path):
     with pytest.raises(CorpusError, match="not a RAVDESS folder"):
         build_manifest("ravdess", savee_dir)
-    with pytest.raises(CorpusError, match="no data.tsv"):
+    with pytest.raises(CorpusError, match=r"no data\.tsv"):
         build_manifest("nemo", savee_dir)
     with pytest.raises(CorpusError, match="not a SAVEE folder"):
         build_manifest("savee", tmp_path)

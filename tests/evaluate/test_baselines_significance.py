@@ -60,7 +60,7 @@ def test_paired_bootstrap_and_permutation_detect_a_real_difference():
 
 
 def test_no_difference_is_not_significant():
-    y, good, _, groups = _systems()
+    y, good, _, _groups = _systems()
     assert permutation_test(y, good, good, n_perm=100)["p_value"] == 1.0
     r = paired_bootstrap(y, good, good, n_boot=100)
     assert r["diff"] == 0 and r["p_value"] == 1.0

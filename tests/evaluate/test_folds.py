@@ -16,8 +16,8 @@ def manifest(n_speakers=10, seed=0):
     rows = []
     for s in range(n_speakers):
         n = int(rng.integers(8, 30))  # unequal speakers
-        for i in range(n):
-            rows.append({"speaker": f"spk{s:02d}", "emotion": ["neutral", "happy", "sad", "angry"][int(rng.integers(0, 4))]})
+        rows.extend({"speaker": f"spk{s:02d}", "emotion": ["neutral", "happy", "sad", "angry"][int(rng.integers(0, 4))]}
+                    for _ in range(n))
     return pd.DataFrame(rows)
 
 

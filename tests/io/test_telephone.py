@@ -45,8 +45,33 @@ def test_noise_at_requested_snr():
     assert abs(snr - 10.0) < 0.5
 
 
-def test_augment_is_reproducible_with_seed():
-    x = (0.2 * np.random.default_rng(2).standard_normal(16000)).astype(np.float32)
-    a, _ = TelephoneAugment(seed=3)(x, 16000)
-    b, _ = TelephoneAugment(seed=3)(x, 16000)
+def test_augment_degrades_at_the_drawn_snr_and_is_reproducible(voice):
+    x = voice(2.0, sr=16000, seed=5)
+    clean, _ = telephone(x, 16000)  # band + codec, no noise
+    a, sr_a = TelephoneAugment(snr_range=(15.0, 15.0), p_noise=1.0, seed=3)(x, 16000)
+    # an identity function would keep 16 kHz and the input samples
+    assert sr_a == 8000 and len(a) == len(clean) == 16000
+    noise = a.astype(np.float64) - clean
+    snr = 10 * np.log10(np.mean(clean.astype(np.float64) ** 2) / np.mean(noise**2))
+    assert 13.0 < snr < 17.0
+    b, _ = TelephoneAugment(snr_range=(15.0, 15.0), p_noise=1.0, seed=3)(x, 16000)
     np.testing.assert_array_equal(a, b)
+    c, _ = TelephoneAugment(snr_range=(15.0, 15.0), p_noise=1.0, seed=4)(x, 16000)
+    assert np.abs(c - a).max() > 0.01  # another seed, another noise
+    # no noise drawn: exactly the codec-only channel
+    d, _ = TelephoneAugment(p_noise=0.0, seed=1)(x, 16000)
+    np.testing.assert_array_equal(d, clean)
+    # a generator passed per call (one per item) decides, not the augmenter's own
+    aug = TelephoneAugment(snr_range=(10.0, 30.0), p_noise=1.0, seed=9)
+    e1, _ = aug(x, 16000, rng=np.random.default_rng(123))
+    e2, _ = aug(x, 16000, rng=np.random.default_rng(123))
+    np.testing.assert_array_equal(e1, e2)
+
+
+def test_augment_draws_noise_with_probability_p_noise():
+    aug = TelephoneAugment(snr_range=(10.0, 30.0), p_noise=0.3, seed=0)
+    draws = [aug.draw_snr() for _ in range(2000)]
+    noisy = [d for d in draws if d is not None]
+    assert abs(len(noisy) / len(draws) - 0.3) < 0.04
+    assert min(noisy) >= 10.0 and max(noisy) <= 30.0 and abs(np.mean(noisy) - 20.0) < 1.0
+    assert all(d is None for d in (TelephoneAugment(snr_range=None, p_noise=1.0).draw_snr() for _ in range(50)))

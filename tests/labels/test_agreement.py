@@ -8,11 +8,20 @@ import pandas as pd
 import pytest
 
 from callemo.labels.agreement import (
-    agreement_table, categorical_agreement, cohen_kappa, continuous_agreement, filter_reliable, fleiss_kappa, icc,
-    krippendorff_alpha, mean_pairwise_pearson, quantise, reliable_files, report_to_json,
+    agreement_table,
+    categorical_agreement,
+    cohen_kappa,
+    continuous_agreement,
+    filter_reliable,
+    fleiss_kappa,
+    icc,
+    krippendorff_alpha,
+    mean_pairwise_pearson,
+    quantise,
+    reliable_files,
+    report_to_json,
 )
-
-from annot_helpers import annotated_pair
+from helpers.annotations import annotated_pair
 
 # Shrout & Fleiss (1979), Table 2: six targets rated by four judges
 SHROUT_FLEISS = np.array([
@@ -85,7 +94,8 @@ def test_cohen_kappa_matches_sklearn():
 
 
 def test_fleiss_kappa_matches_statsmodels_and_a_hand_value():
-    from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa as sm_fleiss
+    from statsmodels.stats.inter_rater import aggregate_raters
+    from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss
 
     w = pd.DataFrame({"a": ["n", "n", "e", "e", "n"], "b": ["n", "e", "e", "e", "n"], "c": ["n", "n", "e", "n", "n"]})
     codes = (w == "e").astype(int).to_numpy()

@@ -7,7 +7,12 @@ import pandas as pd
 import pytest
 
 from callemo.labels.categorical import (
-    gold_label, gold_labels, harmonise, items_wide, read_categorical, to_binary, write_gold_manifest,
+    gold_label,
+    gold_labels,
+    harmonise,
+    items_wide,
+    read_categorical,
+    to_binary,
 )
 from callemo.labels.continuous import AnnotationError
 
@@ -116,7 +121,7 @@ def test_harmonise_merge_min_count_binary(tmp_path):
 def test_write_gold_manifest_is_read_by_read_manifest(tmp_path):
     import soundfile as sf
 
-    from callemo.train.manifest import read_manifest
+    from callemo.train.manifest import read_manifest, write_gold_manifest
 
     for name in ("c1.wav", "c2.wav"):
         sf.write(tmp_path / name, np.zeros(8 * 16000, np.float32), 16000)

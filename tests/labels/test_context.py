@@ -9,7 +9,12 @@ import pytest
 from scipy.stats import pearsonr
 
 from callemo.labels.context import (
-    ContextAnnotation, context_gold, context_report, purpose_category, read_context, variable_table,
+    ContextAnnotation,
+    context_gold,
+    context_report,
+    purpose_category,
+    read_context,
+    variable_table,
 )
 from callemo.labels.continuous import AnnotationError
 
@@ -71,10 +76,10 @@ def test_errors_name_file_line_and_field(tmp_path, row, fieldname, words):
 
 def test_duplicate_and_missing_column(tmp_path):
     p = _write(tmp_path / "dup.csv", [["c1", "A", "client"] + [""] * 7, ["c1", "A", "customer"] + [""] * 7])
-    with pytest.raises(AnnotationError, match="line 3.*twice"):
+    with pytest.raises(AnnotationError, match=r"line 3.*twice"):
         read_context(p)
     (tmp_path / "norole.csv").write_text("file,annotator\nc1,A\n")
-    with pytest.raises(AnnotationError, match="line 1.*missing column 'role'"):
+    with pytest.raises(AnnotationError, match=r"line 1.*missing column 'role'"):
         read_context(tmp_path / "norole.csv")
 
 

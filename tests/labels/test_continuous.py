@@ -8,11 +8,17 @@ import pytest
 
 from callemo.errors import CallemoError
 from callemo.labels.continuous import (
-    COLUMNS, AnnotationError, attach_gold, gold_standard, read_continuous, read_gold, register_gold_rule,
-    resample_traces, write_continuous,
+    COLUMNS,
+    AnnotationError,
+    attach_gold,
+    gold_standard,
+    read_continuous,
+    read_gold,
+    register_gold_rule,
+    resample_traces,
+    write_continuous,
 )
-
-from annot_helpers import annotated_pair, write_darma
+from helpers.annotations import annotated_pair, write_darma
 
 
 @pytest.fixture
@@ -26,7 +32,7 @@ def darma_pair(tmp_path):
 
 
 def test_darma_header_and_no_header_and_scale(darma_pair):
-    p1, p2, (t, v1, a1, v2, a2) = darma_pair
+    p1, p2, (t, v1, a1, _v2, _a2) = darma_pair
     df = read_continuous([p1, p2])
     assert list(df.columns) == COLUMNS
     assert set(df["file"]) == {"call01"} and set(df["annotator"]) == {"ann1", "ann2"}
@@ -158,7 +164,7 @@ def test_a_folder_of_exports(tmp_path, darma_pair):
     assert set(df["annotator"]) == {"ann1", "ann2"}
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(AnnotationError, match="no .csv"):
+    with pytest.raises(AnnotationError, match=r"no \.csv"):
         read_continuous(empty)
 
 

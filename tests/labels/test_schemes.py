@@ -22,7 +22,7 @@ ALL = ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surpri
 @pytest.fixture
 def df():
     # one row per canonical label, plus two extra "angry" rows; keep an id to follow rows
-    labels = ALL + ["angry", "angry"]
+    labels = [*ALL, "angry", "angry"]
     return pd.DataFrame({"emotion": labels, "speaker": ["s"] * len(labels), "id": range(len(labels))})
 
 
@@ -91,7 +91,7 @@ def test_unknown_setting_and_keys_raise():
 
 
 def test_circumplex_covers_every_label_within_unit_square():
-    for lab in CANONICAL + ["emotional", "negative", "positive"]:
+    for lab in [*CANONICAL, "emotional", "negative", "positive"]:
         v, a = CIRCUMPLEX[lab]
         assert -1 <= v <= 1 and -1 <= a <= 1, lab
     assert CIRCUMPLEX["neutral"] == (0.0, 0.0)

@@ -8,10 +8,11 @@ import torch
 
 pytest.importorskip("transformers")
 
-from callemo.errors import CallemoError  # noqa: E402
-from callemo.models.base import build_model, load_model  # noqa: E402
-from callemo.models.ssl import AttentiveCorrelationPooling, SSLEncoder, SSLHead, masked_mean_std  # noqa: E402
-from conftest import synth_voice  # noqa: E402
+from callemo.errors import CallemoError
+from callemo.models.base import build_model, load_model
+from callemo.models.ssl import AttentiveCorrelationPooling, SSLEncoder, SSLHead, masked_mean_std
+from callemo.train.tasks import fit_model
+from helpers.voices import synth_voice
 
 torch.set_num_threads(1)
 
@@ -66,10 +67,10 @@ def test_missing_or_bad_encoder_path_is_a_clear_error(tmp_path):
     with pytest.raises(CallemoError, match="not found"):
         SSLEncoder(tmp_path / "nope")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(CallemoError, match="config.json"):
+    with pytest.raises(CallemoError, match=r"config\.json"):
         SSLEncoder(tmp_path / "empty")
     with pytest.raises(CallemoError, match="encoder"):
-        build_model({"type": "ssl_head"}).fit(*_data(2, 1))
+        fit_model(build_model({"type": "ssl_head"}), *_data(2, 1))
 
 
 def test_pooling_layers():
@@ -97,7 +98,7 @@ def test_ssl_head_trains_and_round_trips(tmp_path, encoder_dir, head):
     sig, y, spk = _data()
     cfg = {"type": "ssl_head", "encoder": str(encoder_dir), "head": head, "reduce": 16, "embedding": 16, "att_dim": 8,
            "epochs": 25, "patience": None, "lr": 1e-2, "batch_size": 4, "copy_encoder": head == "sp"}
-    m = build_model(cfg).fit(sig, y, spk)
+    m = fit_model(build_model(cfg), sig, y, spk)
     h = m.history
     assert np.mean(h["train_loss"][-3:]) < h["train_loss"][0]
     assert len(h["layer_weights"]) == 3
@@ -114,11 +115,19 @@ def test_ssl_head_trains_and_round_trips(tmp_path, encoder_dir, head):
 
 def test_ssl_svm_on_pooled_layer_embeddings(tmp_path, encoder_dir):
     sig, y, spk = _data()
-    m = build_model({"type": "ssl_svm", "encoder": str(encoder_dir), "layers": [1, 2], "pool": "meanstd"}).fit(sig, y, spk)
+    cfg = {"type": "ssl_svm", "encoder": str(encoder_dir), "layers": [1, 2], "pool": "meanstd"}
+    m = build_model(cfg).fit(sig, y, spk)
     assert m.embeddings(sig[:2]).shape == (2, 2 * 2 * 32)
     p = m.predict_proba(sig, spk)
     assert np.mean(np.array(m.labels)[p.argmax(1)] == np.array(y)) >= 0.9
     m.save(tmp_path / "svm")
     np.testing.assert_allclose(load_model(tmp_path / "svm").predict_proba(sig, spk), p, atol=1e-9)
+    # weights pickled by another scikit-learn release are refused, saying which
+    card = (tmp_path / "svm" / "model.yaml").read_text()
+    assert "sklearn_version:" in card
+    (tmp_path / "svm" / "model.yaml").write_text(
+        card.replace("sklearn_version:", "sklearn_version: '0.24.2'\nold_version:"))
+    with pytest.raises(CallemoError, match=r"saved with scikit-learn 0\.24\.2"):
+        load_model(tmp_path / "svm")
     with pytest.raises(CallemoError, match="out of range"):
         build_model({"type": "ssl_svm", "encoder": str(encoder_dir), "layers": [7]}).fit(sig, y, spk)

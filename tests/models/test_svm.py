@@ -4,15 +4,19 @@ default model, and a speaker-independent integration run on a RAVDESS subset."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from callemo.models.base import ModelError, build_model, default_model_dir, load_model
-from conftest import synth_voice
+from helpers.voices import synth_voice
 
 LABELS = ["angry", "happy", "neutral", "sad"]
 #: (f0, level, vibrato) per class: enough acoustic structure for a classifier to find
-STYLE = {"angry": (210.0, 0.8, 0.08), "happy": (240.0, 0.5, 0.15), "neutral": (130.0, 0.2, 0.02), "sad": (110.0, 0.1, 0.01)}
+STYLE = {
+    "angry": (210.0, 0.8, 0.08),
+    "happy": (240.0, 0.5, 0.15),
+    "neutral": (130.0, 0.2, 0.02),
+    "sad": (110.0, 0.1, 0.01),
+}
 
 
 def toy_data(n_speakers=4, per_class=4, sr=8000, seed=0):
@@ -72,7 +76,8 @@ def test_save_load_round_trip_gives_identical_predictions(toy, tmp_path):
 def test_ensemble_round_trip(toy, tmp_path):
     sig, y, spk = toy
     member = {"features": ["prosody"], "normalisation": "speaker"}
-    cfg = {"type": "ensemble", "sample_rate": 8000, "members": [member, dict(member, classifier={"type": "logreg", "C": 0.1})]}
+    logreg = dict(member, classifier={"type": "logreg", "C": 0.1})
+    cfg = {"type": "ensemble", "sample_rate": 8000, "members": [member, logreg]}
     m = build_model(cfg).fit(sig, y, spk)
     p1 = m.predict_proba(sig[:6], spk[:6])
     np.testing.assert_allclose(p1.sum(axis=1), 1, atol=1e-5)
@@ -81,7 +86,7 @@ def test_ensemble_round_trip(toy, tmp_path):
 
 
 def test_errors_are_clear(toy, tmp_path):
-    sig, y, spk = toy
+    sig = toy[0]
     with pytest.raises(ModelError, match="not trained"):
         build_model({"type": "svm", "sample_rate": 8000}).predict_proba(sig[:2])
     with pytest.raises(ModelError, match="two classes"):
@@ -112,7 +117,7 @@ def test_speaker_independent_ravdess_subset_is_clearly_above_chance(ravdess_dir)
     from callemo.corpora import build_manifest
     from callemo.evaluate.protocol import crossval
     from callemo.labels.schemes import apply_setting
-    from callemo.train.fit import load_config
+    from callemo.train.config import load_config
 
     df = apply_setting(build_manifest("ravdess", ravdess_dir), "4class")
     df = df[df["speaker"].isin(sorted(df["speaker"].unique())[:6])].reset_index(drop=True)
@@ -128,7 +133,9 @@ def test_speaker_independent_ravdess_subset_is_clearly_above_chance(ravdess_dir)
 
 def test_few_segment_augmentation_and_speaker_weights(toy):
     sig, y, spk = toy
-    cfg = {"type": "svm", "sample_rate": 8000, "normalisation": "speaker", "few_segments": [1], "sample_weight": "speaker"}
+    cfg = {
+        "type": "svm", "sample_rate": 8000, "normalisation": "speaker", "few_segments": [1], "sample_weight": "speaker",
+    }
     m = build_model(cfg).fit(sig, y, spk)
     p = m.predict_proba(sig[:4], ["x"] * 4)
     assert p.shape == (4, 4) and np.all(np.isfinite(p))
@@ -139,7 +146,9 @@ def test_few_segment_augmentation_and_speaker_weights(toy):
 def test_tiny_classes_fall_back_to_softmax_probabilities(toy, tmp_path):
     sig, y, spk = toy
     keep = [i for i, lab in enumerate(y) if lab != "sad"] + [y.index("sad")]  # one "sad" item only
-    m = build_model({"type": "svm", "sample_rate": 8000}).fit([sig[i] for i in keep], [y[i] for i in keep], [spk[i] for i in keep])
+    m = build_model({"type": "svm", "sample_rate": 8000}).fit(
+        [sig[i] for i in keep], [y[i] for i in keep], [spk[i] for i in keep]
+    )
     p = m.predict_proba(sig[:3], spk[:3])
     np.testing.assert_allclose(p.sum(axis=1), 1, atol=1e-5)
     np.testing.assert_array_equal(p, load_model(m.save(tmp_path / "tiny")).predict_proba(sig[:3], spk[:3]))
@@ -148,7 +157,6 @@ def test_tiny_classes_fall_back_to_softmax_probabilities(toy, tmp_path):
 def test_noise_copies_for_multi_condition_training():
     from callemo.models.svm import noise_copies
 
-    rng = np.random.default_rng(1)
     sig = [(0.3 * np.sin(np.arange(8000) * 0.2 + k)).astype(np.float32) for k in range(3)]
     y, spk = ["angry", "sad", "happy"], ["a", "a", "b"]
     s2, y2, spk2 = noise_copies(sig, y, spk, {"copies": 2, "snr": [10, 10], "seed": 0}, 8000)
@@ -160,3 +168,135 @@ def test_noise_copies_for_multi_condition_training():
     assert all(np.array_equal(a, b) for a, b in zip(s2, again))  # reproducible
     assert noise_copies(sig, y, spk, None, 8000)[0] is sig  # off
 
+
+
+# -- calibration and the unknown threshold ---------------------------------------------------------
+def _overconfident(n=4000, seed=0):
+    """Probabilities of a 4-class predictor that is right 60 % of the time but says 0.9 or more."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 4, n)
+    right = rng.random(n) < 0.6
+    pred = np.where(right, y, (y + rng.integers(1, 4, n)) % 4)
+    top = rng.uniform(0.9, 0.99, n)
+    p = np.tile(((1 - top) / 3)[:, None], (1, 4))
+    p[np.arange(n), pred] = top
+    return p, [LABELS[i] for i in y]
+
+
+@pytest.mark.parametrize("method", ["temperature", "vector"])
+def test_calibrator_fitted_on_held_out_predictions_lowers_ece(method):
+    from callemo.evaluate.metrics import expected_calibration_error
+    from callemo.models.calibration import Calibrator
+
+    p_fit, y_fit = _overconfident(seed=0)
+    p_new, y_new = _overconfident(seed=1)
+    cal = Calibrator(method, LABELS).fit(p_fit, y_fit)
+    q = cal.transform(p_new)
+    np.testing.assert_allclose(q.sum(axis=1), 1, atol=1e-5)
+    before, after = expected_calibration_error(y_new, p_new, LABELS), expected_calibration_error(y_new, q, LABELS)
+    assert before > 0.3 and after < 0.05
+    assert np.array_equal(q.argmax(axis=1), p_new.argmax(axis=1)) or method == "vector"
+    if method == "temperature":
+        assert cal.temperature > 1.5  # over-confidence is softened
+    again = Calibrator.from_dict(cal.to_dict())  # the model card round trip
+    np.testing.assert_allclose(again.transform(p_new), q, atol=1e-5)
+    with pytest.raises(ValueError, match="not among"):
+        Calibrator(method, LABELS).fit(p_fit, ["calm"] * len(p_fit))
+
+
+def test_unknown_below_threshold_round_trips_through_the_model_card(toy, tmp_path):
+    from callemo.models.calibration import Calibrator, apply_threshold
+
+    sig, y, spk = toy
+    m = build_model({"type": "svm", "sample_rate": 8000, "normalisation": "speaker"}).fit(sig, y, spk)
+    raw = m.predict_proba(sig, spk)
+    cal = Calibrator("temperature", m.labels)
+    cal.scale[:] = 0.5  # temperature 2: softer probabilities, same ranking
+    m.set_calibration(cal)
+    p = m.predict_proba(sig, spk)
+    assert np.array_equal(p.argmax(axis=1), raw.argmax(axis=1)) and p.max(axis=1).mean() < raw.max(axis=1).mean()
+    thr = float(np.median(p.max(axis=1)))
+    m.set_calibration(cal, unknown_below=thr)
+    pred = m.predict(sig, spk)["emotion"].tolist()
+    low = p.max(axis=1) < thr
+    assert low.any() and (~low).any()
+    assert all((v == "unknown") == lo for v, lo in zip(pred, low))
+    assert [v for v, lo in zip(pred, low) if not lo] == [m.labels[j] for j in p.argmax(axis=1)[~low]]
+    d = m.save(tmp_path / "cal")
+    m2 = load_model(d)
+    assert m2.unknown_below == pytest.approx(thr) and m2.card["calibration"]["method"] == "temperature"
+    np.testing.assert_allclose(m2.predict_proba(sig, spk), p, atol=1e-6)
+    assert m2.predict(sig, spk)["emotion"].tolist() == pred
+    assert apply_threshold(p, m.labels, 0.0) == [m.labels[j] for j in p.argmax(axis=1)]  # 0 = always a label
+    with pytest.raises(ModelError, match="unknown_below"):
+        m.set_calibration(None, unknown_below=1.5)
+    with pytest.raises(ModelError, match="differ"):
+        m.set_calibration(Calibrator("temperature", ["a", "b", "c", "d"]))
+    card = (d / "model.yaml").read_text().replace("method: temperature", "method: isotonic")
+    (d / "model.yaml").write_text(card)
+    with pytest.raises(ModelError, match="calibration"):
+        load_model(d)
+
+
+def test_call_like_speaker_statistics_in_training(toy):
+    sig, y, spk = toy  # 4 speakers x 4 classes x 4 items
+    cfg = {"type": "svm", "sample_rate": 8000, "normalisation": "speaker",
+           "call_stats": {"draws": 3, "size": [4, 8], "neutral": 0.6}}
+    m = build_model(cfg).fit(sig, y, spk)
+    n_emotional = sum(v != "neutral" for v in y)
+    X = m.features(sig)
+    yy = np.asarray(y, dtype=object)
+    Z, y2, g2 = m._call_like(X, yy, spk)
+    assert m.clf.calibrated_classifiers_[0].estimator.shape_fit_[0] == len(Z) == len(y2)
+    # every emotional item 3 times; neutral rows in about the training set's proportion (1 in 4)
+    assert (y2 != "neutral").sum() == 3 * n_emotional
+    assert 0.5 * 3 * (len(y) - n_emotional) <= (y2 == "neutral").sum() <= 1.5 * 3 * (len(y) - n_emotional)
+    assert set(g2) == set(spk)
+    # a row standardised with a neutral-heavy group differs from the whole-speaker row
+    full = m.normaliser.transform(X, spk)
+    assert not np.allclose(Z[: len(full)].mean(axis=0), full.mean(axis=0), atol=1e-3)
+    with pytest.raises(ModelError, match="call_stats"):
+        build_model(dict(cfg, call_stats={"neutral": 1.0})).fit(sig, y, spk)
+
+
+@pytest.mark.corpus
+@pytest.mark.slow
+def test_calibration_on_a_held_out_corpus_lowers_ece_on_another_speakers(savee_dir, ravdess_dir):
+    """A small real model trained on SAVEE is over-confident on RAVDESS; a temperature fitted on
+    four RAVDESS speakers makes the confidence honest on four other RAVDESS speakers."""
+    from callemo.corpora import build_manifest
+    from callemo.evaluate.metrics import expected_calibration_error
+    from callemo.labels.schemes import apply_setting
+    from callemo.models.calibration import Calibrator
+    from callemo.train.manifest import load_signals
+
+    sav = apply_setting(build_manifest("savee", savee_dir), "4class").reset_index(drop=True)
+    rav = apply_setting(build_manifest("ravdess", ravdess_dir), "4class")
+    rav = rav[rav["speaker"].isin(sorted(rav["speaker"].unique())[:8])].reset_index(drop=True)
+    cfg = {"type": "svm", "sample_rate": 8000, "features": ["prosody"], "normalisation": "speaker"}
+    m = build_model(cfg).fit(load_signals(sav, 8000, telephone=True, snr_range=None), sav["emotion"], sav["speaker"])
+    sig = load_signals(rav, 8000, telephone=True, snr_range=None)
+    p = m.predict_proba(sig, list(rav["speaker"]))
+    first = rav["speaker"].isin(sorted(rav["speaker"].unique())[:4]).to_numpy()
+    y = rav["emotion"].astype(str).to_numpy()
+    cal = Calibrator("temperature", m.labels).fit(p[first], y[first])
+    before = expected_calibration_error(y[~first], p[~first], m.labels)
+    after = expected_calibration_error(y[~first], cal.transform(p[~first]), m.labels)
+    assert cal.temperature > 1.0  # the cross-corpus model was over-confident
+    assert after < before - 0.05 and after < 0.15
+
+
+def test_call_groups_give_each_emotional_item_once_with_four_neutral_turns_of_its_speaker():
+    from callemo.train.calibration import call_groups
+
+    y = (["neutral"] * 5 + ["angry", "sad", "happy"] * 3) * 2
+    spk = ["a"] * 14 + ["b"] * 14
+    rows, g = call_groups(y, spk, seed=3)
+    yy, ss = np.asarray(y)[rows], np.asarray(spk)[rows]
+    emotional = rows[yy != "neutral"]
+    assert sorted(emotional.tolist()) == [i for i, v in enumerate(y) if v != "neutral"]  # each exactly once
+    for gid in dict.fromkeys(g.tolist()):
+        m = g == gid
+        assert len(set(ss[m])) == 1  # one speaker per group
+        assert (yy[m] == "neutral").sum() == 4 and 1 <= (yy[m] != "neutral").sum() <= 2
+    assert len(set(g.tolist())) == 2 * 5  # 9 emotional items per speaker in pairs

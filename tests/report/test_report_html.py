@@ -5,18 +5,15 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analyze"))
-from analyze_helpers import make_call, table, tm  # noqa: E402
-
-from callemo.analyze.batch import write_outputs  # noqa: E402
-from callemo.analyze.pipeline import analyze_prepared  # noqa: E402
-from callemo.io import save_audio  # noqa: E402
+from callemo.analyze.outputs import write_outputs
+from callemo.analyze.pipeline import analyze_prepared
+from callemo.io import save_audio
+from helpers.calls import make_call, table, tm
 
 TURNS = [(1, 6, "neutral", 0), (7, 12, "angry", 1), (20, 26, "sad", 1)]
 ROWS = [(1, 6, "S0", "agent"), (7, 12, "S1", "client"), (20, 26, "S1", "client")]
@@ -49,7 +46,7 @@ def report(tmp_path_factory):
 
 
 def test_report_is_self_contained(report):
-    _, html, r = report
+    _, html, _ = report
     page = html.read_text()
     assert 'src="data:image/png;base64,' in page
     assert 'src="data:audio/ogg;base64,' in page or 'src="data:audio/wav;base64,' in page

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from callemo.models.base import EmotionModel, register_model
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
-if str(HERE.parent) not in sys.path:
-    sys.path.insert(0, str(HERE.parent))
+ROOT = Path(__file__).resolve().parents[2]
 
 EXAMPLE = ROOT / "examples" / "call.wav"
 EXAMPLE_TRUTH = ROOT / "examples" / "call_truth.csv"
@@ -109,3 +105,58 @@ def pcm_bytes(audio: np.ndarray) -> bytes:
     """``(channels, n)`` or ``(n,)`` float audio as interleaved little-endian int16 bytes."""
     a = np.atleast_2d(audio)
     return (np.clip(a.T, -1, 1) * 32767).astype("<i2").tobytes()
+
+
+class LiveServer:
+    """A real uvicorn server for ``app`` on 127.0.0.1 (a free port picked by the OS), in a thread:
+    ``with LiveServer(app) as srv: srv.url`` (traffic only to the service the test starts itself)."""
+
+    def __init__(self, app, **config):
+        self.app, self.config = app, config
+
+    def __enter__(self) -> LiveServer:
+        import socket
+        import threading
+        import time
+
+        import uvicorn
+
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        cfg = uvicorn.Config(self.app, **{"log_level": "warning", **self.config})
+        self.server = uvicorn.Server(cfg)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+        self.thread.start()
+        t0 = time.monotonic()
+        while not self.server.started:
+            if time.monotonic() - t0 > 30 or not self.thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.02)
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+        self.sock.close()
+
+
+def local_client(app, **kw):
+    """FastAPI's TestClient addressed as http://127.0.0.1 and ws://127.0.0.1 (the service answers
+    only to its allowed hosts, by default localhost / 127.0.0.1 / ::1)."""
+    from fastapi.testclient import TestClient
+
+    class LocalClient(TestClient):
+        def websocket_connect(self, url, *args, **kwargs):
+            return super().websocket_connect("ws://127.0.0.1" + url if url.startswith("/") else url, *args, **kwargs)
+
+    return LocalClient(app, base_url="http://127.0.0.1", **kw)

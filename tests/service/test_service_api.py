@@ -9,10 +9,7 @@ import json
 import time
 
 import pytest
-
-from _svc import EXAMPLE, ROOT, pcm_bytes, saved_model, stereo_call, stereo_file, turns
-
-from fastapi.testclient import TestClient
+from _svc import EXAMPLE, ROOT, local_client, pcm_bytes, saved_model, stereo_call, stereo_file, turns
 
 from callemo.analyze.schema import CallJSON
 from callemo.service.app import create_app
@@ -39,7 +36,7 @@ def env(tmp_path_factory):
 @pytest.fixture(scope="module")
 def client(env):
     app = create_app(env["db"], env["dir"] / "storage", env["model"], max_upload_mb=5)
-    with TestClient(app) as c:
+    with local_client(app) as c:
         yield c
 
 
@@ -124,10 +121,14 @@ def test_list_filter_paging_delete(client, analysed, env):
     ("notes.wav", b"this is not audio at all" * 10, {}, 415, "not a readable audio file"),
     ("notes.txt", b"hello", {}, 415, "unsupported file type '.txt'"),
     ("big.wav", b"\x00" * 6_000_000, {}, 413, "too large"),
-    ("call.wav", None, {"speakers": "many"}, 422, "speakers must be a number"),
-    ("call.wav", None, {"channels": "left,right"}, 422, "channels names the stereo channels"),
+    ("call.wav", None, {"speakers": "many"}, 422, "speakers: must be a number"),
+    ("call.wav", None, {"speakers": "11"}, 422, "speakers: must be a number from 1 to 10 or 'auto'"),
+    ("call.wav", None, {"channels": "left,right"}, 422, "channels: must be 'agent,client', 'client,agent' or 'mono'"),
     ("call.wav", None, {"first_speaker": "boss"}, 422, "first_speaker"),
-], ids=["empty", "not-audio", "txt", "too-large", "bad-speakers", "bad-channels", "bad-first-speaker"])
+    ("call.wav", None, {"emotions": "agent"}, 422, "emotions"),
+    ("x" * 296 + ".wav", None, {}, 400, "file name is too long (300 characters"),
+], ids=["empty", "not-audio", "txt", "too-large", "bad-speakers", "too-many-speakers", "bad-channels",
+        "bad-first-speaker", "bad-emotions", "name-too-long"])
 def test_bad_uploads(client, name, content, form, status, words):
     content = EXAMPLE.read_bytes() if content is None else content
     before = client.get("/api/calls").json()["total"]
@@ -148,14 +149,14 @@ def test_report_of_unfinished_call_and_resume(env, tmp_path):
     analyses it at start-up."""
     db, storage = f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path / "storage"
     app = create_app(db, storage, env["model"], start_worker=False)
-    with TestClient(app) as c:
+    with local_client(app) as c:
         with open(env["stereo"], "rb") as f:
             cid = c.post("/api/calls", files={"file": ("s.wav", f)}, data={"channels": "agent,client"}).json()["id"]
         r = c.get(f"/api/calls/{cid}/report")
         assert r.status_code == 409 and "queued" in r.json()["detail"]
         assert c.get(f"/api/calls/{cid}").json()["result"] is None
         assert c.get("/api/calls/nope").status_code == 404
-    with TestClient(create_app(db, storage, env["model"])) as c:
+    with local_client(create_app(db, storage, env["model"])) as c:
         assert wait_done(c, cid)["status"] == "done"
 
 
@@ -177,7 +178,7 @@ def test_websocket_round_trip(client):
                                  "name": "live test", "alerts": {"valence_threshold": -0.2}}))
         ready = ws.receive_json()
         assert ready["type"] == "ready" and ready["channels"] == ["agent", "client"]
-        assert ready["alerts"]["valence_threshold"] == -0.2 and ready["labels"] == ["angry", "neutral", "sad"]
+        assert ready["alerts"]["negative_valence"] == -0.2 and ready["labels"] == ["angry", "neutral", "sad"]
         step = int(0.25 * sr) * 4
         for i in range(0, len(pcm), step):
             ws.send_bytes(pcm[i:i + step])
@@ -233,7 +234,7 @@ def test_example_stream_client(client, tmp_path):
 def test_failed_analysis_is_reported(env, tmp_path):
     """A service whose model cannot be loaded marks uploads failed with the reason (no traceback)."""
     app = create_app(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path / "storage", tmp_path / "no-model")
-    with TestClient(app) as c:
+    with local_client(app) as c:
         with open(env["stereo"], "rb") as f:
             cid = c.post("/api/calls", files={"file": ("s.wav", f)}).json()["id"]
         call = wait_done(c, cid)

@@ -6,10 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from _svc import pcm_bytes, saved_model, stereo_call, stereo_file
-
-from fastapi.testclient import TestClient
+from _svc import local_client, pcm_bytes, saved_model, stereo_call, stereo_file
 from starlette.websockets import WebSocketDisconnect
 from typer.testing import CliRunner
 
@@ -28,7 +25,7 @@ def env(tmp_path_factory):
 @pytest.fixture(scope="module")
 def client(env):
     app = create_app(env["db"], env["dir"] / "storage", env["model"], start_worker=False, api_token=TOKEN)
-    with TestClient(app) as c:
+    with local_client(app) as c:
         yield c
 
 
@@ -66,7 +63,7 @@ def test_health_and_dashboard_stay_open_but_health_says_little(client):
     full = client.get("/api/health", headers={"Authorization": f"Bearer {TOKEN}"}).json()
     assert full["status"] == "ok" and "calls" in full and "model" in full
     page = client.get("/")
-    assert page.status_code == 200 and "callemo_token" in page.text  # the dashboard sends the token it was given
+    assert page.status_code == 200 and "/?token=YOUR_TOKEN" in page.text  # the page says how to log in
 
 
 def test_stream_needs_the_token(client):
@@ -93,7 +90,7 @@ def test_stream_needs_the_token(client):
 
 def test_without_a_token_the_service_is_open(env, tmp_path):
     app = create_app(f"sqlite:///{tmp_path / 'open.db'}", tmp_path / "storage", env["model"], start_worker=False)
-    with TestClient(app) as c:
+    with local_client(app) as c:
         assert c.get("/api/calls").status_code == 200
         assert "calls" in c.get("/api/health").json()
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+import itertools
 
+import pytest
 from _svc import pcm_bytes, stereo_call, train_model, turns
 
+from callemo.analyze.options import parse_options
 from callemo.service.streaming import StreamAnalyzer, StreamError, parse_config
 
 
@@ -13,8 +15,7 @@ def _run(sa, pcm: bytes, chunk_bytes: int):
     """Push ``pcm`` in chunks; return (events with the stream time at emission, close events)."""
     out = []
     for i in range(0, len(pcm), chunk_bytes):
-        for ev in sa.push(pcm[i:i + chunk_bytes]):
-            out.append((sa.time, ev))
+        out.extend((sa.time, ev) for ev in sa.push(pcm[i:i + chunk_bytes]))
     return out, sa.close()
 
 
@@ -27,7 +28,7 @@ def stereo_events():
 
 
 def test_segments_at_the_right_times(stereo_events):
-    sa, live, final, duration = stereo_events
+    sa, live, final, _duration = stereo_events
     segs = [ev for _, ev in live if ev["type"] == "segment"] + [ev for ev in final if ev["type"] == "segment"]
     assert final[-1]["type"] == "summary"
     assert all(s["end"] - s["start"] <= sa.settings.max_segment + 0.1 for s in segs)
@@ -43,16 +44,21 @@ def test_segments_at_the_right_times(stereo_events):
     # each segment is sent as soon as its turn ends (end silence + a chunk) or its 4 s are up
     for t, ev in live:
         if ev["type"] == "segment":
-            assert ev["end"] <= t + 1e-6 and t - ev["end"] <= sa.settings.end_silence + 0.25, (t, ev)
+            assert ev["end"] <= t + 1e-6 and t - ev["end"] <= sa.settings.min_silence + 0.25, (t, ev)
     # the tiny model hears neutral speech; valence/arousal from the circumplex, probabilities given
-    judged = [s for s in segs if s["emotion"] != "unknown"]
+    judged = [s for s in segs if s["emotion"] not in ("unknown", None)]
     assert judged and all(s["emotion"] == "neutral" and abs(s["valence"]) < 0.1 for s in judged)
+    # emotions="client" (the default): the agent's turns come without any emotion (EU AI Act Art. 5(1)(f))
+    agent = [s for s in segs if s["role"] == "agent"]
+    assert agent and all(s["emotion"] is None and s["confidence"] is None and s["probabilities"] is None
+                         and s["valence"] is None for s in agent)
+    assert {s["role"] for s in judged} == {"client"}
     assert set(judged[0]["probabilities"]) == {"angry", "neutral", "sad"}
     assert not [ev for _, ev in live if ev["type"] == "alert"]
 
 
 def test_summary_and_bounded_memory(stereo_events):
-    sa, live, final, duration = stereo_events
+    sa, _live, final, duration = stereo_events
     summ = final[-1]
     assert summ["duration"] == pytest.approx(duration, abs=0.01)
     truth = {r: sum(e - s for s, e, rr in turns() if rr == r) for r in ("agent", "client")}
@@ -84,7 +90,7 @@ def test_alerts_for_an_angry_client():
     assert low["valence"] < -0.3 and "valence" in low["message"]
     # emotion alerts respect the cool-down
     em = [a["time"] for a in alerts if a["kind"] == "emotion"]
-    assert all(b - a >= 10 for a, b in zip(em, em[1:]))
+    assert all(b - a >= 10 for a, b in itertools.pairwise(em))
     assert final[-1]["n_alerts"] == len(alerts)
     client = [r for r in sa.records if r["role"] == "client" and r["emotion"] != "unknown"]
     assert client and all(r["emotion"] == "angry" for r in client)
@@ -112,7 +118,7 @@ def test_speaker_context_for_speaker_normalised_models():
     """A model normalising per speaker gets the speaker's earlier segments with each new one."""
     st, sr = stereo_call()
     model = train_model("neutral")
-    model.card = {"normalisation": "speaker"}
+    model.config["normalisation"] = "speaker"
     seen = []
     orig = model.predict_proba
 
@@ -121,7 +127,8 @@ def test_speaker_context_for_speaker_normalised_models():
         return orig(signals, speakers)
 
     model.predict_proba = spy
-    sa = StreamAnalyzer(model, sr, ["agent", "client"], settings={"context_segments": 3})
+    sa = StreamAnalyzer(model, sr, ["agent", "client"], settings={"context_segments": 3},
+                        options=parse_options(emotions="all"))
     _run(sa, pcm_bytes(st[:, : 30 * sr]), 3200)
     assert sa.speaker_context and len(seen) == len(sa.records)
     assert [n for n, _ in seen][:1] == [1] and max(n for n, _ in seen) == 4  # 3 earlier + the new one
@@ -135,9 +142,9 @@ def test_speaker_context_for_speaker_normalised_models():
     ({"sample_rate": 44100}, "8000 or 16000"),
     ({"channels": 3}, "1 or 2"),
     ({"channels": ["agent", "agent"]}, "distinct"),
-    ({"alerts": {"valence": -1}}, "unknown alert settings"),
-    ({"alerts": {"valence_threshold": "low"}}, "must be a number"),
-    ({"rate": 8000}, "unknown config keys"),
+    ({"alerts": {"valence": -1}}, "alerts.valence: unknown key"),
+    ({"alerts": {"valence_threshold": "low"}}, "alerts.valence_threshold: Input should be a valid number"),
+    ({"rate": 8000}, "rate: unknown key"),
     ({"settings": {"context_segments": 100}}, "context_segments"),
     ([1, 2], "JSON object"),
 ])
@@ -149,5 +156,62 @@ def test_bad_configs(cfg, match):
 def test_good_config():
     c = parse_config({"sample_rate": 8000, "channels": ["agent", "client"], "alerts": {"roles": "client",
                       "emotions": ["angry", "sad"]}, "settings": {"max_segment": 3}})
-    assert c["sample_rate"] == 8000 and c["channels"] == ["agent", "client"]
-    assert c["alerts"].emotions == ("angry", "sad") and c["settings"].max_segment == 3.0
+    assert c.sample_rate == 8000 and c.channels == ["agent", "client"]
+    assert c.alerts.emotions == ("angry", "sad") and c.settings.max_segment == 3.0
+    opts = c.options()
+    assert opts.channels == ["agent", "client"] and opts.alerts.emotions == ("angry", "sad")
+    assert opts.vad == c.settings.vad_settings()  # one set of VAD settings for the stream and its options
+
+
+def test_rolling_buffer_wraps_around():
+    """Random write sizes (some larger than the buffer) against the plain concatenation."""
+    import numpy as np
+
+    from callemo.service.streaming import RollingBuffer
+
+    rng = np.random.default_rng(1)
+    buf, cap = RollingBuffer(1000), 1000
+    everything = np.zeros(0, np.float32)
+    for n in [0, 1, 999, 1, 1000, 2500, *rng.integers(0, 700, 60)]:
+        x = rng.standard_normal(int(n)).astype(np.float32)
+        buf.write(x)
+        everything = np.concatenate([everything, x])
+        total = len(everything)
+        assert buf.total == total
+        for i0, i1 in [(total - cap, total), (total - 10, total), (total - cap - 50, total - 3), (0, 5),
+                       (total - 1, total + 40), (total - 400, total - 399)]:
+            lo = max(i0, total - cap, 0)
+            np.testing.assert_array_equal(buf.get(i0, i1), everything[lo:max(lo, min(i1, total))])
+    assert buf.data.shape == (cap,)  # the memory never grows
+
+
+def test_alert_rules_rearm_after_recovery():
+    """A low_valence alert fires once; it fires again only after the valence has come back above
+    threshold + rearm; an emotion alert respects the cool-down."""
+    from callemo.service.streaming import AlertRules, AlertState, check_alerts
+
+    rules = AlertRules(negative_valence=-0.3, rearm=0.1, smooth=1e-3, cooldown=20, emotions=["angry"],
+                       emotion_confidence=0.6)
+    state = AlertState()
+    t = 0.0
+
+    def seg(valence, emotion="sad", confidence=0.9, role="client"):
+        nonlocal t
+        t += 2.0
+        rec = {"start": t - 2.0, "end": t, "role": role, "speaker": role, "emotion": emotion,
+               "confidence": confidence, "valence": valence}
+        return [a["kind"] for a in check_alerts(rules, state, rec)]
+
+    assert seg(-0.5) == ["low_valence"]          # drops below -0.3
+    assert seg(-0.6) == []                       # still low: no repeat
+    assert seg(-0.25) == []                      # above the threshold, not above -0.3 + 0.1: not re-armed
+    assert seg(-0.5) == []
+    assert seg(-0.15) == [] and state.low_armed  # above -0.2: re-armed
+    assert seg(-0.45) == ["low_valence"]         # and fires again
+    assert seg(-0.1, role="agent") == [] and seg(-0.9, role="agent") == []  # the agent is not watched
+    assert seg(0.0, emotion="angry") == ["emotion"]
+    assert seg(0.0, emotion="angry") == []       # within the 20 s cool-down
+    assert seg(0.0, emotion="angry", confidence=0.5) == []
+    t += 20.0
+    assert seg(0.0, emotion="angry") == ["emotion"]
+    assert seg(None, emotion=None, confidence=None) == []  # emotions not inferred: nothing to judge

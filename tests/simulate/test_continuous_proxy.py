@@ -9,9 +9,8 @@ import pytest
 import soundfile as sf
 
 from callemo.labels.continuous import read_continuous
-from callemo.simulate.continuous_proxy import (Annotator, annotate, build_proxy, latent_trace,
-                                                load_proxy)
-from conftest import synth_voice
+from callemo.simulate.continuous_proxy import Annotator, annotate, build_proxy, latent_trace, load_proxy
+from helpers.voices import synth_voice
 
 EMOTIONS = {"neutral": (140, 0.2), "happy": (220, 0.5), "angry": (200, 0.8), "sad": (110, 0.08),
             "calm": (130, 0.12), "fearful": (240, 0.4)}
@@ -69,7 +68,7 @@ def test_two_annotators_2hz_scale(proxy):
     assert ann[["valence", "arousal"]].abs().max().max() <= 1000
     assert ann[["valence", "arousal"]].abs().max().max() > 100  # the scale is [-1000, 1000], not [-1, 1]
     dur = proxy.recordings.set_index("file")["duration"]
-    for (f, a), g in ann.groupby(["file", "annotator"]):
+    for (f, _a), g in ann.groupby(["file", "annotator"]):
         t = g["time"].to_numpy()
         np.testing.assert_allclose(np.diff(t), 0.5)  # 2 Hz
         assert t[0] == 0.0 and t[-1] <= dur[f] and t[-1] > dur[f] - 0.5

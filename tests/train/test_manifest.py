@@ -98,7 +98,8 @@ def test_missing_required_column(tmp_path, audio_dir):
 
 
 def test_bad_number_names_row_and_column(tmp_path, audio_dir):
-    m = write_csv(tmp_path / "m.csv", "path,start,end,speaker,emotion,valence\naudio/a.wav,0,1,s1,happy,0.2\naudio/a.wav,0,1.x,s1,happy,high\n")
+    m = write_csv(tmp_path / "m.csv", "path,start,end,speaker,emotion,valence\naudio/a.wav,0,1,s1,happy,0.2\n"
+                                      "audio/a.wav,0,1.x,s1,happy,high\n")
     with pytest.raises(ManifestError) as e:
         read_manifest(m)
     msg = str(e.value)
@@ -149,7 +150,8 @@ def test_write_then_read_round_trip(tmp_path, audio_dir):
 
 
 def test_load_signals_segments_rates_and_telephone(tmp_path, audio_dir):
-    m = write_csv(tmp_path / "m.csv", "path,start,end,speaker,emotion\naudio/a.wav,0.5,1.5,s1,happy\naudio/b.wav,,,s2,sad\n")
+    m = write_csv(tmp_path / "m.csv",
+                  "path,start,end,speaker,emotion\naudio/a.wav,0.5,1.5,s1,happy\naudio/b.wav,,,s2,sad\n")
     df = read_manifest(m)
     sig = load_signals(df, 8000)
     assert [len(x) for x in sig] == [8000, 8000]  # 1.0 s each at 8 kHz
@@ -186,7 +188,8 @@ def test_manifest_command_reports_bad_rows(tmp_path, audio_dir):
 def test_empty_and_unreadable_files_name_rows(tmp_path, audio_dir):
     (audio_dir / "empty.wav").write_bytes(b"")
     (audio_dir / "junk.wav").write_bytes(b"not audio at all" * 100)
-    m = write_csv(tmp_path / "m.csv", "path,start,end,speaker,emotion\naudio/empty.wav,,,s1,happy\naudio/junk.wav,0,1,s1,sad\n")
+    m = write_csv(tmp_path / "m.csv",
+                  "path,start,end,speaker,emotion\naudio/empty.wav,,,s1,happy\naudio/junk.wav,0,1,s1,sad\n")
     with pytest.raises(ManifestError) as e:
         read_manifest(m)
     assert e.value.problems[0].startswith("row 1 (line 2): empty file (0 bytes)")

@@ -76,7 +76,8 @@ def role_curves(
     grid = time_grid(duration, rate)
     if roles is None:
         present = [] if segments is None or len(segments) == 0 else list(pd.unique(segments["role"].astype(str)))
-        roles = [r for r in ("agent", "client") if r in present] + sorted(r for r in present if r not in ("agent", "client"))
+        roles = ([r for r in ("agent", "client") if r in present]
+                 + sorted(r for r in present if r not in ("agent", "client")))
     curves: dict[str, pd.DataFrame] = {}
     flat = segments.reset_index() if segments is not None and len(segments) else None
     for role in roles:

@@ -4,47 +4,35 @@
 back, diarization or channels, roles, emotion segments; every time in the ORIGINAL recording's
 time) -> ``analyze_prepared``: cut each segment's audio at the model's sample rate, predict
 class probabilities with per-speaker normalisation inside the call, valence/arousal per segment,
-the 2 Hz per-role curves and the call summary.
+the 2 Hz per-role curves and the call summary. Every setting comes from one
+:class:`~callemo.analyze.options.AnalysisOptions`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from ..errors import CallemoError
+from ..labels.schemes import CIRCUMPLEX, canonical_label
+from ..models.base import EmotionModel
+from ..segments import PROB_PREFIX, add_probabilities, empty_table
 from ..utils import plain
-from ..segments import PROB_PREFIX, add_probabilities, empty_table, set_index
-from .curves import CURVE_RATE, DEFAULT_SMOOTH, role_curves
-from .schema import SCHEMA_VERSION
-from .summary import ReviewRules, summarize
+from .curves import CURVE_RATE, role_curves
+from .options import AnalysisOptions, parse_options
+from .schema import SCHEMA_VERSION, SummaryJSON
+from .summary import summarize
 
-try:  # the data engineer's table; the fallback keeps analysis usable while it is being written
-    from ..labels.schemes import CIRCUMPLEX as _CIRCUMPLEX
-except Exception:  # noqa: BLE001
-    _CIRCUMPLEX = None
-
-#: used only if callemo.labels.schemes is unavailable: (valence, arousal) in [-1, 1]
-#: (Russell's circumplex, the same placement as labels/schemes.py is to give)
-FALLBACK_CIRCUMPLEX: dict[str, tuple[float, float]] = {
-    "neutral": (0.0, 0.0),
-    "calm": (0.4, -0.6),
-    "happy": (0.8, 0.5),
-    "sad": (-0.7, -0.4),
-    "angry": (-0.7, 0.8),
-    "fearful": (-0.6, 0.7),
-    "disgust": (-0.7, 0.3),
-    "surprised": (0.3, 0.8),
-    "emotional": (-0.3, 0.5),
-    "negative": (-0.6, 0.3),
-    "positive": (0.6, 0.3),
-}
+if TYPE_CHECKING:
+    from ..prep.call import PreparedCall
 
 SEGMENT_COLUMNS = ["speaker", "role", "channel", "overlap"]
 
@@ -53,38 +41,28 @@ class AnalysisError(CallemoError, RuntimeError):
     """A call cannot be analysed (names the file and the problem)."""
 
 
-def circumplex() -> dict[str, tuple[float, float]]:
-    table = dict(FALLBACK_CIRCUMPLEX)
-    if _CIRCUMPLEX:
-        table.update({str(k): (float(v[0]), float(v[1])) for k, v in _CIRCUMPLEX.items()})
-    return table
-
-
 def circumplex_dimensions(proba: np.ndarray, labels: Sequence[str]) -> np.ndarray:
     """Probability-weighted (valence, arousal) of each row: ``proba @ coordinates``.
 
-    Labels missing from the circumplex table count as (0, 0) (neutral).
+    Coordinates are :data:`callemo.labels.schemes.CIRCUMPLEX` (synonyms such as ``anger`` are
+    mapped to their canonical label); labels missing from it count as (0, 0) (neutral).
     """
-    table = circumplex()
-    coords = np.array([table.get(str(lab).lower(), (0.0, 0.0)) for lab in labels], dtype=float)
+    coords = np.array([CIRCUMPLEX.get(canonical_label(str(lab)), (0.0, 0.0)) for lab in labels], dtype=float)
     p = np.asarray(proba, dtype=float)
     if p.size == 0:
         return np.zeros((len(p), 2))
-    return np.clip(p @ coords, -1.0, 1.0)
+    return np.clip(p @ coords.reshape(len(labels), 2), -1.0, 1.0)
 
 
-def resolve_model(model: Any = None):
+def resolve_model(model: EmotionModel | str | os.PathLike | None = None) -> EmotionModel:
     """``None`` -> the default model; a path -> ``load_model(path)``; a model -> itself."""
-    from ..models.base import EmotionModel, load_model
+    from ..models.base import MODEL_CARD, ModelError, default_model_dir, load_model
 
     if isinstance(model, EmotionModel):
         return model
-    if model is None:
-        from ..models.base import MODEL_CARD, ModelError, default_model_dir
-
-        if not (default_model_dir() / MODEL_CARD).exists():
-            raise ModelError(f"the default model is missing from this installation ({default_model_dir()} has no "
-                             f"{MODEL_CARD}); pass a model directory with --model DIR")
+    if model is None and not (default_model_dir() / MODEL_CARD).exists():
+        raise ModelError(f"the default model is missing from this installation ({default_model_dir()} has no "
+                         f"{MODEL_CARD}); pass a model directory with --model DIR")
     m = load_model(None if model is None else Path(model))
     if model is not None:
         m.card = dict(m.card)
@@ -96,7 +74,7 @@ def resolve_model(model: Any = None):
     return m
 
 
-def model_info(model, dimensions: str) -> dict[str, Any]:
+def model_info(model: EmotionModel, dimensions: str) -> dict[str, Any]:
     card = getattr(model, "card", {}) or {}
     return {
         "type": str(getattr(model, "model_type", card.get("type", "unknown"))),
@@ -109,9 +87,24 @@ def model_info(model, dimensions: str) -> dict[str, Any]:
     }
 
 
+def _num(x: Any, default: float | None = None) -> float | None:
+    if x is None:
+        return default
+    try:
+        f = float(x)
+    except (TypeError, ValueError):
+        return default
+    return round(f, 4) if np.isfinite(f) else default
+
+
 @dataclass
 class CallResult:
-    """A call's emotional timeline: segments with predictions, 2 Hz curves, summary."""
+    """A call's emotional timeline: the segment table with predictions, 2 Hz curves, summary.
+
+    ``segments``: index ``(file, start, end)`` (seconds, original time), columns ``speaker``,
+    ``role``, ``channel``, ``overlap``, ``emotion``, ``confidence``, ``p_<label>``, ``valence``,
+    ``arousal`` (NaN / None where emotions were not inferred, see ``AnalysisOptions.emotions``).
+    """
 
     file: str
     duration: float
@@ -119,7 +112,7 @@ class CallResult:
     channels: int
     segments: pd.DataFrame
     curves: dict[str, pd.DataFrame]
-    summary: dict[str, Any]
+    summary: SummaryJSON
     labels: list[str]
     model: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
@@ -131,30 +124,30 @@ class CallResult:
         return Path(self.file).stem
 
     def segment_records(self) -> list[dict[str, Any]]:
-        out = []
         if self.segments is None or len(self.segments) == 0:
-            return out
-        flat = self.segments.reset_index()
-        for r in flat.to_dict("records"):
-            ch = r.get("channel")
+            return []
+        out = []
+        for r in self.segments.reset_index().to_dict("records"):
+            ch, ov, emo = r.get("channel"), r.get("overlap"), r.get("emotion")
+            inferred = isinstance(emo, str)
             out.append({
                 "start": round(float(r["start"]), 3),
                 "end": round(float(r["end"]), 3),
                 "speaker": str(r.get("speaker")),
                 "role": str(r.get("role")),
                 "channel": None if ch is None or pd.isna(ch) else int(ch),
-                "overlap": bool(r.get("overlap")) if r.get("overlap") is not None and not pd.isna(r.get("overlap")) else False,
-                "emotion": str(r["emotion"]),
-                "confidence": _num(r["confidence"], 0.0),
-                "probabilities": {lab: _num(r.get(PROB_PREFIX + lab)) for lab in self.labels},
+                "overlap": bool(ov) if ov is not None and not pd.isna(ov) else False,
+                "emotion": str(emo) if inferred else None,
+                "confidence": _num(r.get("confidence"), 0.0) if inferred else None,
+                "probabilities": {lab: _num(r.get(PROB_PREFIX + lab)) for lab in self.labels} if inferred else None,
                 "valence": _num(r.get("valence")),
                 "arousal": _num(r.get("arousal")),
             })
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON document of issue 5 (see ``callemo.analyze.schema.CallJSON``)."""
-        return _clean({
+        """The JSON document of one call (see ``callemo.analyze.schema.CallJSON``)."""
+        return plain({
             "schema_version": SCHEMA_VERSION,
             "file": self.file,
             "duration": round(float(self.duration), 3),
@@ -170,11 +163,15 @@ class CallResult:
                 }
                 for role, c in self.curves.items()
             },
-            "summary": self.summary,
+            "summary": self.summary.model_dump(mode="json"),
             "model": self.model or None,
             "settings": self.settings,
             "timing": {k: round(float(v), 3) for k, v in self.timing.items()},
         })
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """The JSON document as text (NaN -> null)."""
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
 
     def table(self) -> pd.DataFrame:
         """The flat segment table written to ``<stem>.csv`` / ``.parquet``."""
@@ -188,20 +185,14 @@ class CallResult:
         return flat[front + rest]
 
 
-def _num(x: Any, default: float | None = None) -> float | None:
-    if x is None:
-        return default
-    try:
-        f = float(x)
-    except (TypeError, ValueError):
-        return default
-    return round(f, 4) if np.isfinite(f) else default
-
-
-_clean = plain  # NaN/inf -> None, numpy -> Python; kept for callers that import it from here
-
-
 # -- core ------------------------------------------------------------------------------------
+def _diarization_method(prepared: PreparedCall) -> Literal["channels", "embeddings", "none"]:
+    """How the preparation found the speakers: one per channel, clustered voices, or no split."""
+    if prepared.stereo:
+        return "channels"
+    return "embeddings" if prepared.n_speakers >= 2 else "none"
+
+
 def _channel_signals(audio: np.ndarray, sr: int, target_sr: int) -> list[np.ndarray]:
     """The call's channels as 1-D float32 arrays at ``target_sr`` (mono -> one channel)."""
     from ..io import resample
@@ -218,12 +209,36 @@ def _mono(chans: list[np.ndarray]) -> np.ndarray:
     return np.mean([c[:n] for c in chans], axis=0).astype(np.float32)
 
 
+def prediction_chunks(seconds: Sequence[float], per_speaker: bool, batch_seconds: float) -> list[list[int]]:
+    """Positions of the segments each ``predict_proba`` call gets.
+
+    A model that normalises per speaker needs each speaker's whole call in one call (its
+    statistics come from it): one chunk of everything. Otherwise consecutive chunks of about
+    ``batch_seconds`` of audio bound the feature memory of long calls.
+    """
+    if per_speaker:
+        return [list(range(len(seconds)))] if len(seconds) else []
+    chunks: list[list[int]] = []
+    cur: list[int] = []
+    acc = 0.0
+    for i, s in enumerate(seconds):
+        cur.append(i)
+        acc += float(s)
+        if acc >= batch_seconds:
+            chunks.append(cur)
+            cur, acc = [], 0.0
+    if cur:
+        chunks.append(cur)
+    return chunks
+
+
 def predict_segments(
     segments: pd.DataFrame,
     audio: np.ndarray,
     sr: int,
-    model,
+    model: EmotionModel,
     *,
+    roles: Collection[str] | None = None,
     batch_seconds: float = 600.0,
 ) -> tuple[pd.DataFrame, str]:
     """Add ``p_<label>``, ``emotion``, ``confidence``, ``valence``, ``arousal`` to a segment table.
@@ -231,81 +246,87 @@ def predict_segments(
     ``audio`` is the call in original time, mono ``(n,)`` or ``(channels, n)`` at ``sr``; a
     segment with a ``channel`` value is cut from that channel, otherwise from the mono mix.
     Segments shorter than ``model.min_duration`` get emotion ``unknown``, confidence 0 and
-    NaN probabilities/valence/arousal. The speaker ids are passed to the model for per-speaker
-    normalisation inside the call. Returns the table and the source of the dimensions
-    (``"model"`` or ``"circumplex"``).
+    NaN probabilities/valence/arousal. ``roles``: only segments of these roles get predictions
+    (``None``: all); the others keep their rows with every prediction column NaN and are never
+    shown to the model. The speaker ids are passed to the model for per-speaker normalisation
+    inside the call. Returns the table and the source of the dimensions (``"model"``,
+    ``"circumplex"`` or ``"none"`` when nothing was predicted).
     """
     labels = [str(x) for x in model.labels]
     if segments is None or len(segments) == 0:
-        table = empty_table(SEGMENT_COLUMNS)
-        table = add_probabilities(table, np.zeros((0, len(labels))), labels)
+        table = add_probabilities(empty_table(SEGMENT_COLUMNS), np.zeros((0, len(labels))), labels)
         table["valence"] = np.zeros(0)
         table["arousal"] = np.zeros(0)
         return table, "none"
 
+    n = len(segments)
     msr = int(model.sample_rate)
     chans = _channel_signals(audio, sr, msr)
-    mono = None
+    mono: np.ndarray | None = None
     starts = segments.index.get_level_values("start").to_numpy(float)
     ends = segments.index.get_level_values("end").to_numpy(float)
-    chan_col = segments["channel"] if "channel" in segments.columns else pd.Series([np.nan] * len(segments))
-    speakers = segments["speaker"].astype(str).tolist() if "speaker" in segments.columns else ["spk"] * len(segments)
+    chan_col = segments["channel"].to_numpy() if "channel" in segments.columns else np.full(n, np.nan)
+    speakers = segments["speaker"].astype(str).tolist() if "speaker" in segments.columns else ["spk"] * n
+    if roles is None or "role" not in segments.columns:
+        skipped = np.zeros(n, bool)
+    else:
+        skipped = ~segments["role"].astype(str).isin(list(roles)).to_numpy()
     short = (ends - starts) < float(model.min_duration) - 1e-9
     if "unknown" in segments.columns:  # the preparation marked it too short (after merging)
         short |= segments["unknown"].fillna(False).astype(bool).to_numpy()
 
-    signals: list[np.ndarray] = []
-    for i, (s, e, ch) in enumerate(zip(starts, ends, chan_col.to_numpy())):
+    signals: dict[int, np.ndarray] = {}
+    for i in np.flatnonzero(~skipped & ~short).tolist():
+        ch = chan_col[i]
         if ch is not None and not pd.isna(ch) and len(chans) > 1 and 0 <= int(ch) < len(chans):
             src = chans[int(ch)]
         else:
-            if mono is None:
-                mono = _mono(chans)
+            mono = _mono(chans) if mono is None else mono
             src = mono
-        i0, i1 = int(round(s * msr)), int(round(e * msr))
-        i0, i1 = max(0, min(i0, len(src))), max(0, min(i1, len(src)))
-        sig = src[i0:i1]
-        if len(sig) < max(1, int(float(model.min_duration) * msr) - 1):
+        i0 = max(0, min(round(starts[i] * msr), len(src)))
+        i1 = max(0, min(round(ends[i] * msr), len(src)))
+        if i1 - i0 < max(1, int(float(model.min_duration) * msr) - 1):
             short[i] = True
-        signals.append(sig)
+        else:
+            signals[i] = src[i0:i1]
 
-    idx = np.flatnonzero(~short)
-    proba = np.full((len(segments), len(labels)), np.nan)
-    dims = np.full((len(segments), 2), np.nan)
-    source = "circumplex"
-    if len(idx):
-        # predict in chunks of about batch_seconds of audio to bound feature memory on long calls
-        chunks, cur, acc = [], [], 0.0
-        for i in idx:
-            cur.append(i)
-            acc += len(signals[i]) / msr
-            if acc >= batch_seconds:
-                chunks.append(cur)
-                cur, acc = [], 0.0
-        if cur:
-            chunks.append(cur)
-        # per-speaker normalisation needs each speaker's whole call: use one chunk when the model
-        # normalises per speaker, otherwise chunks
-        card = getattr(model, "card", {}) or {}
-        if str(card.get("normalisation", card.get("config", {}).get("normalisation", ""))).lower() == "speaker":
-            chunks = [list(idx)]
-        for ch_idx in chunks:
-            sigs = [signals[i] for i in ch_idx]
-            spk = [speakers[i] for i in ch_idx]
-            p = np.asarray(model.predict_proba(sigs, spk), dtype=float)
-            if p.shape != (len(ch_idx), len(labels)):
-                raise AnalysisError(f"model returned probabilities of shape {p.shape} for {len(ch_idx)} segments x {len(labels)} labels")
-            proba[ch_idx] = p
-            d = model.predict_dimensions(sigs, spk)
-            if d is not None:
-                dims[ch_idx] = np.clip(np.asarray(d, dtype=float).reshape(len(ch_idx), 2), -1, 1)
-                source = "model"
-            else:
-                dims[ch_idx] = circumplex_dimensions(p, labels)
-    table = add_probabilities(segments, np.nan_to_num(proba, nan=0.0), labels, unknown_mask=short)
+    idx = np.array(sorted(signals), int)
+    proba = np.full((n, len(labels)), np.nan)
+    dims = np.full((n, 2), np.nan)
+    source = "none"
+    chunks = prediction_chunks([len(signals[i]) / msr for i in idx], model.per_speaker_normalisation, batch_seconds)
+    for pos in chunks:
+        rows = idx[pos]
+        sigs = [signals[i] for i in rows.tolist()]
+        spk = [speakers[i] for i in rows]
+        p = np.asarray(model.predict_proba(sigs, spk), dtype=float)
+        if p.shape != (len(rows), len(labels)):
+            raise AnalysisError(f"model returned probabilities of shape {p.shape} for {len(rows)} segments "
+                                f"x {len(labels)} labels")
+        proba[rows] = p
+        d = model.predict_dimensions(sigs, spk)
+        if d is not None:
+            dims[rows] = np.clip(np.asarray(d, dtype=float).reshape(len(rows), 2), -1, 1)
+            source = "model"
+        else:
+            dims[rows] = circumplex_dimensions(p, labels)
+            source = "circumplex"
+    table = add_probabilities(segments, np.nan_to_num(proba, nan=0.0), labels, unknown_mask=short | skipped)
+    # judged, but below the model's calibrated confidence threshold: "unknown", probabilities and confidence kept
+    unsure = ~(short | skipped) & (table["confidence"].to_numpy(float) < float(model.unknown_below))
+    if unsure.any():
+        table["emotion"] = table["emotion"].astype(object).where(~unsure, "unknown")
     table["valence"] = dims[:, 0]
     table["arousal"] = dims[:, 1]
+    if skipped.any():  # emotions not inferred: no prediction at all, not even "unknown"
+        table["emotion"] = table["emotion"].astype(object)
+        table.loc[skipped, "emotion"] = np.nan
+        table.loc[skipped, "confidence"] = np.nan
     return table, source
+
+
+def _has_dims(model: EmotionModel) -> bool:
+    return type(model).predict_dimensions is not EmotionModel.predict_dimensions
 
 
 def analyze_prepared(
@@ -316,38 +337,47 @@ def analyze_prepared(
     file: str,
     duration: float | None = None,
     file_sample_rate: int | None = None,
-    model=None,
-    smooth: float = DEFAULT_SMOOTH,
-    rules: ReviewRules = ReviewRules(),
+    model: EmotionModel | str | os.PathLike | None = None,
+    options: AnalysisOptions | None = None,
     speech: pd.DataFrame | None = None,
     overlaps: list[tuple[float, float]] | None = None,
-    settings: dict[str, Any] | None = None,
     timing: dict[str, float] | None = None,
     channels: int | None = None,
+    diarization: Literal["channels", "embeddings", "none"] = "none",
+    diarization_confidence: float | None = None,
+    **overrides: Any,
 ) -> CallResult:
     """Analyse a call whose segment table (original time) and audio are already there.
 
-    ``speech``: the speaker-turn table when it differs from the emotion segments (talk time and
-    overlap come from it); ``overlaps``: stretches of overlapped speech found by the preparation;
-    ``channels``: channels of the file (default: of ``audio``).
+    ``options`` (and/or ``overrides``, e.g. ``emotions="all"``): see :class:`AnalysisOptions`;
+    ``smooth``, ``emotions`` and ``review`` are used here. ``speech``: the speaker-turn table when
+    it differs from the emotion segments (talk time and overlap come from it); ``overlaps``:
+    stretches of overlapped speech found by the preparation; ``channels``: channels of the file
+    (default: of ``audio``); ``diarization`` / ``diarization_confidence``: how speakers were found and
+    the preparation's confidence in a mono call's speaker attribution (into the summary).
     """
+    opts = parse_options(options, **overrides)
     model = resolve_model(model)
     audio = np.asarray(audio, dtype=np.float32)
-    n = audio.shape[-1]
-    duration = float(duration if duration is not None else n / sr)
+    duration = float(duration if duration is not None else audio.shape[-1] / sr)
     timing = dict(timing or {})
     t0 = time.perf_counter()
-    table, source = predict_segments(segments, audio, sr, model)
+    roles = None if opts.emotions == "all" else ["client"]
+    table, source = predict_segments(segments, audio, sr, model, roles=roles)
     timing["emotion"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    curves = role_curves(table, duration, smooth=smooth)
+    curves = role_curves(table, duration, smooth=opts.smooth)
     for role in ("agent", "client"):  # always both main roles, NaN when absent
         if role not in curves:
-            curves.update(role_curves(table.iloc[0:0] if len(table) else table, duration, smooth=smooth, roles=[role]))
+            curves.update(role_curves(table.iloc[0:0], duration, smooth=opts.smooth, roles=[role]))
     curves = {r: curves[r] for r in (["agent", "client"] + [r for r in curves if r not in ("agent", "client")])}
     labels = [str(x) for x in model.labels]
-    summary = summarize(table, duration, speech=speech, overlaps=overlaps, labels=labels, rules=rules)
+    summary = summarize(table, duration, speech=speech, overlaps=overlaps, labels=labels, rules=opts.review,
+                        emotions=opts.emotions, diarization=diarization,
+                        diarization_confidence=diarization_confidence)
     timing["summary"] = time.perf_counter() - t0
+    if source == "none":
+        source = "model" if _has_dims(model) else "circumplex"
     return CallResult(
         file=str(file),
         duration=duration,
@@ -357,117 +387,67 @@ def analyze_prepared(
         curves=curves,
         summary=summary,
         labels=labels,
-        model=model_info(model, source if source != "none" else ("model" if _has_dims(model) else "circumplex")),
-        settings=dict(settings or {}, smooth=smooth),
+        model=model_info(model, source),
+        settings=opts.settings(),
         timing=timing,
     )
 
 
-def _has_dims(model) -> bool:
-    from ..models.base import EmotionModel
-
-    return type(model).predict_dimensions is not EmotionModel.predict_dimensions
-
-
-def _prepared_parts(prepared, path: Path) -> tuple[pd.DataFrame, np.ndarray, int, float, pd.DataFrame | None, list | None]:
-    """Segment table, audio (original time), its rate, duration, turn table and overlaps of a PreparedCall."""
-    seg = getattr(prepared, "segments", None)
-    if seg is None:
-        seg = getattr(prepared, "table", None)
-    if seg is None:
-        raise AnalysisError(f"{path}: call preparation returned no segment table")
-    if not isinstance(seg.index, pd.MultiIndex):
-        seg = set_index(seg)
-    audio = getattr(prepared, "audio", None)
-    sr = getattr(prepared, "sr", None) or getattr(prepared, "sample_rate", None)
-    if audio is None or sr is None:
-        from ..io import load_audio
-
-        audio, sr = load_audio(path, mono=False)
-    dur = getattr(prepared, "duration", None)
-    if dur is None:
-        dur = np.asarray(audio).shape[-1] / sr
-    # speaker turns (talk time, overlap) when the preparation keeps them apart from the segments
-    turns = getattr(prepared, "turns", None)
-    if not isinstance(turns, pd.DataFrame):
-        turns = None
-    overlaps = getattr(prepared, "overlaps", None)
-    overlaps = None if overlaps is None else [(float(a), float(b)) for a, b in overlaps]
-    if getattr(prepared, "stereo", None) is False or np.asarray(audio).ndim == 1:
-        # a mono call has no source channel: null in the outputs
-        seg = seg.copy()
-        seg["channel"] = np.nan
-    return seg, audio, int(sr), float(dur), turns, overlaps
+#: ``prepare(path_or_array, sr, *, channels, speakers, first_speaker, max_silence, target_silence, vad,
+#: min_len, file)`` -> :class:`callemo.prep.call.PreparedCall` (the signature of ``prepare_call``)
+PrepareFn = Callable[..., Any]
 
 
 def analyze_file(
-    path: str | os.PathLike,
+    path: str | os.PathLike | np.ndarray,
     *,
-    model=None,
-    channels: Sequence[str] | str | None = None,
-    speakers: int | str = 2,
-    first_speaker: str = "agent",
-    max_silence: float = 3.0,
-    target_silence: float = 1.0,
-    smooth: float = DEFAULT_SMOOTH,
-    rules: ReviewRules = ReviewRules(),
-    prepare=None,
+    sample_rate: int | None = None,
+    model: EmotionModel | str | os.PathLike | None = None,
+    options: AnalysisOptions | None = None,
+    prepare: PrepareFn | None = None,
+    file: str | None = None,
+    **overrides: Any,
 ) -> CallResult:
-    """Analyse one call recording (mono or stereo, any sample rate).
+    """Analyse one call recording (mono or stereo, any sample rate), or samples with ``sample_rate``.
 
     ``model``: ``None`` (the default model), a model directory, or an ``EmotionModel``.
-    ``channels``: stereo channel names in order, e.g. ``["agent", "client"]`` (default channel 0 =
-    agent). ``speakers``: number of speakers for mono diarization, or ``"auto"``.
-    ``first_speaker``: role of whoever talks first in a mono call. ``max_silence`` /
-    ``target_silence``: silences longer than ``max_silence`` s are compressed to
-    ``target_silence`` s for processing (outputs stay in original time). ``smooth``: Gaussian
-    sigma of the 2 Hz curves, seconds. ``prepare``: a replacement for
-    ``callemo.prep.call.prepare_call`` with the same signature (e.g. one that reads known
-    segments); it must be a module-level function for batch workers.
+    ``options`` and/or keyword ``overrides`` (``channels="agent,client"``, ``speakers="auto"``,
+    ``first_speaker``, ``max_silence``, ``target_silence``, ``vad``, ``emotions``, ``smooth``,
+    ``review``): see :class:`~callemo.analyze.options.AnalysisOptions`. ``prepare``: a
+    replacement for :func:`callemo.prep.call.prepare_call` with its signature (e.g. one that
+    reads known segments); it must be a module-level function for batch workers. ``file``: the
+    name in the segment table's ``file`` level (default: the file's absolute path, so
+    ``model.predict(result.segments)`` can read the audio; ``"call"`` for samples).
     """
-    from ..io import audio_info
+    from ..io import AudioError, audio_info
+    from ..prep.call import prepare_call
 
-    p = Path(path)
-    info = audio_info(p)  # raises AudioError (missing / empty / undecodable) naming the file
-    if info.frames == 0:
-        from ..io import AudioError
-
-        raise AudioError(p, "no audio samples (zero length)")
-    if isinstance(channels, str) and channels.strip().lower() != "mono":
-        channels = [c.strip() for c in channels.split(",") if c.strip()]
-    model = resolve_model(model)
-    if prepare is not None:
-        prepare_call = prepare
+    opts = parse_options(options, **overrides)
+    if isinstance(path, np.ndarray):
+        if sample_rate is None:
+            raise AnalysisError("analysing samples needs sample_rate=")
+        src: str | os.PathLike | np.ndarray = path
+        name = file or "call"
+        file_sr = int(sample_rate)
+        n_channels = 1 if path.ndim == 1 else int(min(path.shape))
     else:
-        try:
-            from ..prep.call import prepare_call
-        except ImportError as e:  # pragma: no cover - while call preparation is being written
-            raise AnalysisError(f"call preparation is not available ({e})") from None
+        p = Path(path)
+        info = audio_info(p)  # raises AudioError (missing / empty / undecodable) naming the file
+        if info.frames == 0:
+            raise AudioError(p, "no audio samples (zero length)")
+        src, name, file_sr, n_channels = p, file or str(p.resolve()), info.sample_rate, info.channels
+    model = resolve_model(model)
     t0 = time.perf_counter()
-    kw: dict[str, Any] = {}
-    try:  # segments shorter than the model can judge are merged with a neighbour where possible
-        import inspect
-
-        if "min_len" in inspect.signature(prepare_call).parameters:
-            kw["min_len"] = float(model.min_duration)
-    except (TypeError, ValueError):
-        pass
-    prepared = prepare_call(
-        p, channels=(list(channels) if not isinstance(channels, str) else channels) if channels else None, speakers=speakers, first_speaker=first_speaker,
-        max_silence=max_silence, target_silence=target_silence, **kw,
-    )
-    t_prep = time.perf_counter() - t0
-    seg, audio, sr, dur, speech, overlaps = _prepared_parts(prepared, p)
-    timing = {"prepare": t_prep}
-    extra = getattr(prepared, "timing", None)
-    if isinstance(extra, dict):
-        timing.update({f"prepare.{k}": float(v) for k, v in extra.items() if isinstance(v, (int, float))})
-    settings = {
-        "channels": (list(channels) if not isinstance(channels, str) else channels) if channels else None, "speakers": speakers, "first_speaker": first_speaker,
-        "max_silence": max_silence, "target_silence": target_silence,
-    }
+    # segments shorter than the model can judge are merged with a neighbour where possible
+    prepared = (prepare or prepare_call)(
+        src, sample_rate, channels=opts.channels, speakers=opts.speakers, first_speaker=opts.first_speaker,
+        max_silence=opts.max_silence, target_silence=opts.target_silence, vad=opts.vad,
+        min_len=float(model.min_duration), file=file or (None if isinstance(src, np.ndarray) else name))
+    timing = {"prepare": time.perf_counter() - t0}
+    timing.update({f"prepare.{k}": float(v) for k, v in prepared.timing.items()})
     return analyze_prepared(
-        seg, audio, sr, file=str(p.resolve()), duration=dur, file_sample_rate=info.sample_rate, model=model,
-        smooth=smooth, rules=rules, speech=speech, overlaps=overlaps, settings=settings, timing=timing,
-        channels=info.channels,
+        prepared.segments, prepared.audio, prepared.sample_rate, file=name, duration=prepared.duration,
+        file_sample_rate=file_sr, model=model, options=opts, speech=prepared.turns, overlaps=prepared.overlaps,
+        timing=timing, channels=n_channels, diarization=_diarization_method(prepared),
+        diarization_confidence=prepared.diarization_confidence,
     )

@@ -8,11 +8,13 @@ are ``null``.
 
 from __future__ import annotations
 
-from typing import Optional
-
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = "1.0"
+#: 1.1: segments whose role gets no emotions (``settings.emotions == "client"``: the agent) have
+#: ``emotion``, ``confidence`` and ``probabilities`` null; ``summary.emotions`` says whose emotions
+#: were inferred; ``summary.rules`` uses the shared threshold names (``emotion_confidence``,
+#: ``emotions``, ``negative_valence``); ``settings`` is ``AnalysisOptions`` (with ``vad``).
+SCHEMA_VERSION = "1.2"
 
 
 class _Open(BaseModel):
@@ -26,28 +28,31 @@ class SegmentJSON(_Open):
     end: float = Field(..., ge=0, description="segment end, seconds (original time)")
     speaker: str = Field(..., description="speaker id (channel name for stereo, cluster id for mono)")
     role: str = Field(..., description="agent | client | unknown")
-    channel: Optional[int] = Field(None, description="source channel (stereo) or null (mono)")
+    channel: int | None = Field(None, description="source channel (stereo) or null (mono)")
     overlap: bool = Field(False, description="overlapped speech flagged by the preparation")
-    emotion: str = Field(..., description="predicted label, or 'unknown' when the segment is too short to judge")
-    confidence: float = Field(..., ge=0, le=1, description="probability of the predicted label; 0 for unknown")
-    probabilities: dict[str, Optional[float]] = Field(..., description="label -> probability (null for unknown)")
-    valence: Optional[float] = Field(None, ge=-1, le=1)
-    arousal: Optional[float] = Field(None, ge=-1, le=1)
+    emotion: str | None = Field(..., description="predicted label, 'unknown' when the segment is too short to "
+                                   "judge, null when emotions are not inferred for the role (settings.emotions)")
+    confidence: float | None = Field(..., ge=0, le=1, description="probability of the predicted label; 0 for "
+                                        "unknown, null when not inferred")
+    probabilities: dict[str, float | None] | None = Field(
+        ..., description="label -> probability (null for unknown); null when not inferred")
+    valence: float | None = Field(None, ge=-1, le=1)
+    arousal: float | None = Field(None, ge=-1, le=1)
 
 
 class CurveJSON(_Open):
     time: list[float] = Field(..., description="grid times, seconds, every 1/rate s from 0")
-    valence: list[Optional[float]] = Field(..., description="smoothed valence; null where the role is silent")
-    arousal: list[Optional[float]] = Field(..., description="smoothed arousal; null where the role is silent")
+    valence: list[float | None] = Field(..., description="smoothed valence; null where the role is silent")
+    arousal: list[float | None] = Field(..., description="smoothed arousal; null where the role is silent")
 
 
 class TrendJSON(_Open):
-    start_valence: Optional[float]
-    end_valence: Optional[float]
-    change: Optional[float]
+    start_valence: float | None
+    end_valence: float | None
+    change: float | None
     direction: str = Field(..., description="improving | worsening | stable | unknown")
-    start_arousal: Optional[float] = None
-    end_arousal: Optional[float] = None
+    start_arousal: float | None = None
+    end_arousal: float | None = None
 
 
 class MomentJSON(_Open):
@@ -56,9 +61,24 @@ class MomentJSON(_Open):
     role: str
     speaker: str
     emotion: str
-    confidence: Optional[float]
-    valence: Optional[float]
-    arousal: Optional[float]
+    confidence: float | None
+    valence: float | None
+    arousal: float | None
+
+
+class EmotionScopeJSON(_Open):
+    inferred_roles: list[str] = Field(..., description="roles whose emotions were inferred")
+    not_inferred_roles: list[str] = Field(default_factory=list, description="roles that got turns and talk time only")
+    note: str | None = Field(default=None, description="why, when a role's emotions were not inferred")
+
+
+class DiarizationJSON(_Open):
+    method: str = Field(
+        ..., description="'channels' (one speaker per channel), 'embeddings' (mono, clustered) or 'none'")
+    confidence: float | None = Field(
+        default=None, ge=0, le=1,
+        description="mono calls: share of speech whose voice sits clearly closer to its own speaker than to the other "
+                    "(0..1; low = doubtful speaker attribution); null for stereo calls and one-speaker calls")
 
 
 class SummaryJSON(_Open):
@@ -70,21 +90,24 @@ class SummaryJSON(_Open):
     talk_share: dict[str, float]
     silence_share: float = Field(..., ge=0, le=1)
     overlap_share: float = Field(..., ge=0, le=1)
-    labels: Optional[list[str]]
+    labels: list[str] | None
     emotion_distribution: dict[str, dict[str, float]]
-    dominant_emotion: dict[str, Optional[str]]
-    mean: dict[str, dict[str, Optional[float]]]
-    mean_confidence: Optional[float]
+    dominant_emotion: dict[str, str | None]
+    mean: dict[str, dict[str, float | None]]
+    mean_confidence: float | None
     unknown_share: float
     client_trend: TrendJSON
     negative_moments: list[MomentJSON]
     needs_review: bool
     review_reasons: list[str]
+    emotions: EmotionScopeJSON = EmotionScopeJSON(inferred_roles=["agent", "client"])
+    diarization: DiarizationJSON = DiarizationJSON(method="none")
+    rules: dict = Field(default_factory=dict, description="the review thresholds used (ReviewRules)")
 
 
 class ModelInfoJSON(_Open):
     type: str
-    path: Optional[str] = None
+    path: str | None = None
     labels: list[str]
     sample_rate: int
     min_duration: float
@@ -101,6 +124,6 @@ class CallJSON(_Open):
     curves: dict[str, CurveJSON] = Field(..., description="role -> 2 Hz smoothed curves")
     curve_rate: float = 2.0
     summary: SummaryJSON
-    model: Optional[ModelInfoJSON] = None
+    model: ModelInfoJSON | None = None
     settings: dict = Field(default_factory=dict, description="the analysis settings used")
     timing: dict = Field(default_factory=dict, description="seconds spent per stage")

@@ -7,39 +7,20 @@ Every figure is computed from the segment table in the original recording's time
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from ..segments import intersect_intervals, merge_intervals
+from ..utils import format_clock
+from .options import ReviewRules
+from .schema import SummaryJSON
 
-#: emotion labels treated as anger (for the "strong anger" review rule)
-ANGER_LABELS = ("angry", "anger", "annoyed", "frustrated")
 MAIN_ROLES = ("agent", "client")
-
-
-@dataclass(frozen=True)
-class ReviewRules:
-    """Thresholds of the ``needs_review`` rules (all documented in docs/analysis.md)."""
-
-    #: the client's mean valence over the last third of their speech below this -> "client ends negative"
-    end_valence: float = -0.25
-    #: the client's trend (end - start) below minus this -> "client's mood worsened"
-    worsening: float = 0.3
-    #: a client segment predicted angry with at least this confidence -> "strong anger"
-    anger_confidence: float = 0.6
-    #: a segment valence at or below this counts as strongly negative (moments)
-    negative_valence: float = -0.3
-    #: mean confidence of judged segments below this -> "low confidence"
-    low_confidence: float = 0.4
-    #: share of speech time the model could not judge above this -> "mostly unjudged speech"
-    unknown_share: float = 0.5
-    #: a change of client valence of at least this is a direction ("improving"/"worsening")
-    trend_delta: float = 0.1
-    #: how many strongest negative moments to list
-    n_moments: int = 5
+#: what the summary says when a role's emotions were not inferred (docs/analysis.md)
+NOT_INFERRED_NOTE = ("emotions were not inferred for the {roles} (emotions='client'): inferring employees' emotions "
+                     "at work is prohibited in the EU (AI Act, Art. 5(1)(f)); use emotions='all' only where lawful")
 
 
 # -- interval arithmetic -------------------------------------------------------------------
@@ -78,7 +59,7 @@ def client_trend(segments: pd.DataFrame, rules: ReviewRules = ReviewRules()) -> 
     ``improving`` / ``worsening`` / ``stable`` (change smaller than ``rules.trend_delta``), or
     ``unknown`` when the client has no judged speech.
     """
-    out = {"start_valence": None, "end_valence": None, "change": None, "direction": "unknown",
+    out: dict[str, Any] = {"start_valence": None, "end_valence": None, "change": None, "direction": "unknown",
            "start_arousal": None, "end_arousal": None}
     if segments is None or len(segments) == 0:
         return out
@@ -100,7 +81,8 @@ def client_trend(segments: pd.DataFrame, rules: ReviewRules = ReviewRules()) -> 
     if np.isfinite(sv) and np.isfinite(ev):
         d = ev - sv
         out["change"] = _f(d)
-        out["direction"] = "improving" if d >= rules.trend_delta else "worsening" if d <= -rules.trend_delta else "stable"
+        out["direction"] = ("improving" if d >= rules.trend_delta
+                            else "worsening" if d <= -rules.trend_delta else "stable")
     return out
 
 
@@ -110,21 +92,22 @@ def negative_moments(segments: pd.DataFrame, rules: ReviewRules = ReviewRules())
         return []
     flat = segments.reset_index()
     v = flat["valence"].astype(float)
-    sub = flat[np.isfinite(v) & (v <= rules.negative_valence) & (flat["emotion"].astype(str) != "unknown")]
+    sub = flat[np.isfinite(v) & (v <= rules.negative_valence) & flat["emotion"].notna()
+               & (flat["emotion"].astype(str) != "unknown")]
     if len(sub) == 0:
         return []
     # strongest = most negative valence, then higher arousal, then higher confidence
     sub = sub.assign(_a=sub["arousal"].astype(float).fillna(0.0)).sort_values(
         ["valence", "_a", "confidence"], ascending=[True, False, False]
     )
-    out = []
-    for r in sub.head(rules.n_moments).itertuples(index=False):
-        out.append({
+    return [
+        {
             "start": _f(r.start), "end": _f(r.end), "role": str(r.role), "speaker": str(r.speaker),
             "emotion": str(r.emotion), "confidence": _f(r.confidence),
             "valence": _f(r.valence), "arousal": _f(r.arousal),
-        })
-    return out
+        }
+        for r in sub.head(rules.n_moments).itertuples(index=False)
+    ]
 
 
 def summarize(
@@ -135,23 +118,31 @@ def summarize(
     overlaps: list[tuple[float, float]] | None = None,
     labels: list[str] | None = None,
     rules: ReviewRules = ReviewRules(),
-) -> dict[str, Any]:
-    """The summary of one analysed call (a plain, JSON-ready dict).
+    emotions: Literal["client", "all"] = "all",
+    diarization: Literal["channels", "embeddings", "none"] = "none",
+    diarization_confidence: float | None = None,
+) -> SummaryJSON:
+    """The summary of one analysed call.
 
     ``segments`` is the prediction table (role, speaker, emotion, confidence, valence, arousal,
     optionally overlap). ``speech`` is the preparation's segment table when it differs from the
     emotion segments (e.g. the emotion segments dropped pieces); talk, silence and overlap
     figures come from it. ``overlaps``: overlapped stretches found by the preparation (used
-    instead of the whole-segment ``overlap`` flags). Keys are documented in docs/analysis.md.
+    instead of the whole-segment ``overlap`` flags). ``emotions``: whose emotions were inferred
+    (``"client"``: segments of other roles carry no emotion, ``emotion`` NaN, and are left out of
+    every emotion figure). ``diarization``: how speakers were found; ``diarization_confidence``: the
+preparation's confidence in the speaker attribution of a mono call (below
+``rules.diarization_confidence`` the call needs review). Keys are documented in docs/analysis.md.
     """
     duration = float(duration) if duration and np.isfinite(duration) else 0.0
     speech = segments if speech is None else speech
     flat = segments.reset_index() if segments is not None and len(segments) else pd.DataFrame(
         columns=["start", "end", "role", "speaker", "emotion", "confidence", "valence", "arousal"])
-    sflat = speech.reset_index() if speech is not None and len(speech) else pd.DataFrame(columns=["start", "end", "role", "speaker"])
+    sflat = speech.reset_index() if speech is not None and len(speech) else \
+        pd.DataFrame(columns=["start", "end", "role", "speaker"])
 
     roles_present = list(pd.unique(sflat["role"].astype(str))) if len(sflat) else []
-    roles = [r for r in MAIN_ROLES] + sorted(r for r in roles_present if r not in MAIN_ROLES)
+    roles = list(MAIN_ROLES) + sorted(r for r in roles_present if r not in MAIN_ROLES)
 
     # talk time, silence, overlap ----------------------------------------------------------
     def iv(df):
@@ -179,8 +170,9 @@ def summarize(
     dist: dict[str, dict[str, float]] = {}
     dominant: dict[str, str | None] = {}
     mean_va: dict[str, dict[str, float | None]] = {}
+    inferred = flat["emotion"].notna() if len(flat) else pd.Series(dtype=bool)
     for r in roles:
-        sub = flat[flat["role"].astype(str) == r] if len(flat) else flat
+        sub = flat[(flat["role"].astype(str) == r) & inferred] if len(flat) else flat
         d = (sub["end"].astype(float) - sub["start"].astype(float)) if len(sub) else pd.Series(dtype=float)
         if len(sub) and d.sum() > 0:
             tot = d.groupby(sub["emotion"].astype(str)).sum() / d.sum()
@@ -199,40 +191,49 @@ def summarize(
             dominant[r] = None
             mean_va[r] = {"valence": None, "arousal": None}
 
-    # confidence ------------------------------------------------------------------------------
+    # confidence (of the segments whose emotions were inferred) -------------------------------
+    n_all = len(flat)
+    flat = flat[inferred] if len(flat) else flat
     n = len(flat)
     judged_mask = (flat["emotion"].astype(str) != "unknown").to_numpy() if n else np.zeros(0, bool)
     dur_all = (flat["end"].astype(float) - flat["start"].astype(float)).to_numpy() if n else np.zeros(0)
-    mean_conf = float(np.mean(flat["confidence"].astype(float).to_numpy()[judged_mask])) if judged_mask.any() else float("nan")
+    mean_conf = float(np.mean(flat["confidence"].astype(float).to_numpy()[judged_mask])) \
+        if judged_mask.any() else float("nan")
     unknown_share = float(dur_all[~judged_mask].sum() / dur_all.sum()) if n and dur_all.sum() > 0 else 0.0
 
     trend = client_trend(segments, rules)
     moments = negative_moments(segments, rules)
 
     # review rules ----------------------------------------------------------------------------
+    diar_conf = None if diarization_confidence is None or not np.isfinite(diarization_confidence) \
+        else float(diarization_confidence)
     reasons: list[str] = []
-    if n == 0 or speech_time <= 0:
+    if n_all == 0 or speech_time <= 0:
         reasons.append("no speech")
     else:
         if trend["end_valence"] is not None and trend["end_valence"] <= rules.end_valence:
             reasons.append(f"client ends negative (valence {trend['end_valence']:+.2f} in the last third)")
         if trend["change"] is not None and trend["change"] <= -rules.worsening:
             reasons.append(f"client's mood worsened ({trend['change']:+.2f})")
-        cl = flat[(flat["role"].astype(str) == "client") & flat["emotion"].astype(str).str.lower().isin(ANGER_LABELS)]
-        cl = cl[cl["confidence"].astype(float) >= rules.anger_confidence]
+        cl = flat[(flat["role"].astype(str) == "client") & flat["emotion"].astype(str).str.lower().isin(rules.emotions)]
+        cl = cl[cl["confidence"].astype(float) >= rules.emotion_confidence]
         if len(cl):
             t0 = float(cl.sort_values("confidence", ascending=False)["start"].iloc[0])
-            reasons.append(f"strong anger from the client ({len(cl)} segment(s), e.g. at {_clock(t0)})")
+            reasons.append(f"strong anger from the client ({len(cl)} segment(s), e.g. at {format_clock(t0)})")
         if judged_mask.any() and mean_conf < rules.low_confidence:
             reasons.append(f"low confidence (mean {mean_conf:.2f})")
         if unknown_share > rules.unknown_share:
             reasons.append(f"mostly unjudged speech ({unknown_share:.0%} too short for the model)")
         if talk.get("client", 0.0) <= 0 and talk.get("agent", 0.0) > 0:
             reasons.append("no client speech found")
+        if diar_conf is not None and diar_conf < rules.diarization_confidence:
+            reasons.append(f"speaker attribution uncertain (diarization confidence {diar_conf:.2f})")
 
-    return {
+    inferred_roles = list(roles) if emotions == "all" else ["client"]
+    skipped = [] if emotions == "all" else [r for r in roles if r != "client"]
+    return SummaryJSON.model_validate({
         "duration": round(duration, 3),
-        "n_segments": int(n),
+        "n_segments": int(n_all),
         "n_unknown": int((~judged_mask).sum()) if n else 0,
         "speech_time": round(speech_time, 3),
         "talk_time": talk,
@@ -249,12 +250,10 @@ def summarize(
         "negative_moments": moments,
         "needs_review": bool(reasons),
         "review_reasons": reasons,
-        "rules": asdict(rules),
-    }
+        "emotions": {"inferred_roles": inferred_roles, "not_inferred_roles": skipped,
+                     "note": NOT_INFERRED_NOTE.format(roles=" and ".join(skipped)) if skipped else None},
+        "diarization": {"method": diarization, "confidence": None if diar_conf is None else round(diar_conf, 4)},
+        "rules": rules.model_dump(mode="json"),
+    })
 
 
-def _clock(t: float) -> str:
-    t = max(0.0, float(t))
-    h, rem = divmod(int(round(t)), 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"

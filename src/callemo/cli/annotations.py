@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -58,15 +57,15 @@ def _is_categorical_csv(path: Path) -> bool:
 @annotations_app.command("agreement")
 @friendly_errors
 def agreement(
-    files: List[Path] = typer.Argument(..., help="continuous annotation files (long CSV or DARMA exports, one per "
+    files: list[Path] = typer.Argument(..., help="continuous annotation files (long CSV or DARMA exports, one per "
                                                  "annotator) or one categorical annotation CSV"),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="write the agreement as JSON"),
-    csv_out: Optional[Path] = typer.Option(None, "--csv", help="write the agreement table as CSV"),
+    json_out: Path | None = typer.Option(None, "--json", help="write the agreement as JSON"),
+    csv_out: Path | None = typer.Option(None, "--csv", help="write the agreement table as CSV"),
     dimension: str = typer.Option("both", "--dimension", "-d", help="valence, arousal or both"),
-    rate: Optional[float] = typer.Option(None, "--rate", help="resample the traces to this rate (Hz) first; "
+    rate: float | None = typer.Option(None, "--rate", help="resample the traces to this rate (Hz) first; "
                                                               "default: as they are, or 2 Hz if their times differ"),
     bins: int = typer.Option(21, "--bins", help="levels of [-1, 1] for Krippendorff's alpha (0 = no quantising)"),
-    scale: Optional[float] = typer.Option(None, "--scale", help="full-scale value of the files (e.g. 1000); "
+    scale: float | None = typer.Option(None, "--scale", help="full-scale value of the files (e.g. 1000); "
                                                                 "default: 1000 when values exceed 1"),
     kind: str = typer.Option("auto", "--kind", help="auto, continuous or categorical"),
 ):
@@ -117,13 +116,11 @@ def _print_continuous(table, title: str, kept: set[str] | None = None) -> None:
     out.print(t)
 
 
-def _categorical_agreement(path: Path, json_out: Optional[Path], csv_out: Optional[Path]) -> None:
+def _categorical_agreement(path: Path, json_out: Path | None, csv_out: Path | None) -> None:
     import pandas as pd
 
     from ..labels.agreement import categorical_agreement, report_to_json
-    from ..labels.categorical import items_wide, read_categorical
-
-    from ..labels.categorical import canonical_labels
+    from ..labels.categorical import canonical_labels, items_wide, read_categorical
 
     res = categorical_agreement(items_wide(canonical_labels(read_categorical(path))))
     _print_categorical(res, f"{path.name}: {res['n_items']} items, {res['n_annotators']} annotators")
@@ -159,17 +156,18 @@ def _print_categorical(res: dict, title: str) -> None:
 @annotations_app.command("gold")
 @friendly_errors
 def gold(
-    files: List[Path] = typer.Argument(..., help="continuous annotation files (long CSV or DARMA exports)"),
-    output: Path = typer.Option(..., "--output", "-o", help="gold-standard CSV to write (file,time,valence,arousal,...)"),
+    files: list[Path] = typer.Argument(..., help="continuous annotation files (long CSV or DARMA exports)"),
+    output: Path = typer.Option(..., "--output", "-o",
+                                help="gold-standard CSV to write (file,time,valence,arousal,...)"),
     rate: float = typer.Option(2.0, "--rate", help="common sampling rate (Hz) of the gold standard"),
     rule: str = typer.Option("mean", "--rule", help="mean, median or ewe (evaluator weighted estimator)"),
     method: str = typer.Option("cubic", "--method", help="resampling: cubic, linear, previous or nearest"),
-    min_icc: Optional[float] = typer.Option(None, "--min-icc", help="keep recordings whose ICC exceeds this "
+    min_icc: float | None = typer.Option(None, "--min-icc", help="keep recordings whose ICC exceeds this "
                                                                      "(paper 000: 0.7 on valence)"),
     icc_dimension: str = typer.Option("valence", "--icc-dimension", help="dimension(s) the ICC filter looks at: "
                                                                          "valence, arousal or both"),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="also write the agreement report as JSON"),
-    scale: Optional[float] = typer.Option(None, "--scale", help="full-scale value of the files (default: auto)"),
+    json_out: Path | None = typer.Option(None, "--json", help="also write the agreement report as JSON"),
+    scale: float | None = typer.Option(None, "--scale", help="full-scale value of the files (default: auto)"),
 ):
     """Gold standard of continuous annotations, keeping the recordings that pass an ICC filter.
 
@@ -222,18 +220,18 @@ def harmonise_cmd(
     rule: str = typer.Option("majority", "--rule", help="majority, emotional-wins (paper 001) or discard"),
     tie: str = typer.Option("discard", "--tie", help="majority ties: discard, emotional-wins or first"),
     min_count: int = typer.Option(0, "--min-count", help="drop classes with fewer items (paper 001: 30)"),
-    merge: List[str] = typer.Option([], "--merge", help="merge a class into another: annoyed=angry (repeatable)"),
+    merge: list[str] = typer.Option([], "--merge", help="merge a class into another: annoyed=angry (repeatable)"),
     binary: bool = typer.Option(False, "--binary", help="neutral vs emotional"),
     neutral: str = typer.Option("neutral,calm", "--neutral", help="labels that count as neutral (comma-separated)"),
     absolute: bool = typer.Option(False, "--absolute", help="write absolute audio paths (default: relative to "
                                                              "the manifest's folder)"),
-    gold_csv: Optional[Path] = typer.Option(None, "--gold", help="continuous gold standard (from `annotations "
+    gold_csv: Path | None = typer.Option(None, "--gold", help="continuous gold standard (from `annotations "
                                                                   "gold`): adds each item's mean valence/arousal "
                                                                   "and keeps only the recordings it holds"),
-    context_csv: Optional[Path] = typer.Option(None, "--context", help="context annotations CSV: adds gender, "
+    context_csv: Path | None = typer.Option(None, "--context", help="context annotations CSV: adds gender, "
                                                                         "empathy, engagement (per role) and the "
                                                                         "call-level context columns"),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="write agreement and counts as JSON"),
+    json_out: Path | None = typer.Option(None, "--json", help="write agreement and counts as JSON"),
 ):
     """Gold labels of categorical annotations, harmonised into a manifest for `callemo train`.
 
@@ -241,7 +239,8 @@ def harmonise_cmd(
     from rich.table import Table
 
     from ..labels.agreement import report_to_json
-    from ..labels.categorical import RULES, TIE_RULES, harmonise, read_categorical, write_gold_manifest
+    from ..labels.categorical import RULES, TIE_RULES, harmonise, read_categorical
+    from ..train.manifest import write_gold_manifest
 
     if rule not in RULES:
         raise typer.BadParameter(f"--rule must be one of {', '.join(RULES)}")
@@ -336,10 +335,10 @@ def context(
 @app.command("select")
 @friendly_errors
 def select(
-    calls: List[Path] = typer.Argument(..., help="folder(s) of recordings (searched recursively) or audio files"),
-    top: Optional[int] = typer.Option(None, "--top", "-n", help="show / write only the first N"),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="write the ranking as JSON"),
-    csv_out: Optional[Path] = typer.Option(None, "--csv", help="write the ranking as CSV"),
+    calls: list[Path] = typer.Argument(..., help="folder(s) of recordings (searched recursively) or audio files"),
+    top: int | None = typer.Option(None, "--top", "-n", help="show / write only the first N"),
+    json_out: Path | None = typer.Option(None, "--json", help="write the ranking as JSON"),
+    csv_out: Path | None = typer.Option(None, "--csv", help="write the ranking as CSV"),
     backend: str = typer.Option("auto", "--backend", help="auto (eGeMAPS if openSMILE is installed, else "
                                                           "prosody), egemaps, prosody or yin"),
     no_compress: bool = typer.Option(False, "--no-compress", help="do not compress long silences first"),
@@ -352,7 +351,7 @@ def select(
     Measure: eGeMAPS F0 stddevNorm with openSMILE, else the prosody set's f0_std_semitones."""
     from rich.table import Table
 
-    from ..labels.selection import BACKENDS, rank_calls
+    from ..train.selection import BACKENDS, rank_calls
 
     if backend not in BACKENDS:
         raise typer.BadParameter(f"--backend must be one of {', '.join(BACKENDS)}")

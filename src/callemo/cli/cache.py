@@ -8,7 +8,6 @@ own; ``prune`` drops entries unused for some days and/or the least recently used
 from __future__ import annotations
 
 import datetime as dt
-from typing import Optional
 
 import typer
 
@@ -28,6 +27,7 @@ def _mb(n: int) -> str:
 @friendly_errors
 def info():
     """Entries and size of the feature cache, per extractor configuration."""
+    from rich.console import JustifyMethod
     from rich.table import Table
 
     from ..features.cache import cache_root, cache_usage
@@ -35,20 +35,26 @@ def info():
     root = cache_root()
     rows = cache_usage(root)
     t = Table(title=f"feature cache {root}")
-    for c, j in (("key", "left"), ("extractor", "left"), ("entries", "right"), ("size", "right"), ("last used", "left")):
+    columns: list[tuple[str, JustifyMethod]] = [("key", "left"), ("extractor", "left"), ("entries", "right"),
+                                                ("size", "right"), ("last used", "left")]
+    for c, j in columns:
         t.add_column(c, justify=j)
     for r in rows:
-        t.add_row(r.key, r.extractor, f"{r.files:,}", _mb(r.bytes), dt.datetime.fromtimestamp(r.newest).strftime("%Y-%m-%d %H:%M"))
-    t.add_row("[bold]total[/]", "", f"[bold]{sum(r.files for r in rows):,}[/]", f"[bold]{_mb(sum(r.bytes for r in rows))}[/]", "")
+        t.add_row(r.key, r.extractor, f"{r.files:,}", _mb(r.bytes),
+                  dt.datetime.fromtimestamp(r.newest).strftime("%Y-%m-%d %H:%M"))
+    total_files = sum(r.files for r in rows)
+    total_bytes = sum(r.bytes for r in rows)
+    t.add_row("[bold]total[/]", "", f"[bold]{total_files:,}[/]", f"[bold]{_mb(total_bytes)}[/]", "")
     out.print(t)
 
 
 @cache_app.command("prune")
 @friendly_errors
 def prune_cmd(
-    max_size: Optional[str] = typer.Option(None, "--max-size", help="keep at most this much, least recently used "
+    max_size: str | None = typer.Option(None, "--max-size", help="keep at most this much, least recently used "
                                            "entries first out (e.g. 2G, 500M; 0 empties the cache)"),
-    older_than: Optional[float] = typer.Option(None, "--older-than", help="remove entries unused for more than these days"),
+    older_than: float | None = typer.Option(None, "--older-than",
+                                            help="remove entries unused for more than these days"),
     dry_run: bool = typer.Option(False, "--dry-run", help="only say what would be removed"),
 ):
     """Remove old or least recently used feature-cache entries (they are recomputed when needed)."""

@@ -3,67 +3,68 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
 from .app import app, console, friendly_errors, out
 
 
-def _speakers(value: str) -> int | str:
-    v = str(value).strip().lower()
-    if v == "auto":
-        return "auto"
-    try:
-        n = int(v)
-    except ValueError:
-        raise typer.BadParameter(f"--speakers must be a number or 'auto', not {value!r}") from None
-    if n < 1:
-        raise typer.BadParameter("--speakers must be at least 1")
-    return n
-
-
-def _channels(value: Optional[str]) -> list[str] | str | None:
-    if not value:
-        return None
-    if value.strip().lower() == "mono":
-        return "mono"
-    names = [c.strip() for c in value.split(",") if c.strip()]
-    bad = [c for c in names if c not in ("agent", "client")]
-    if bad or len(set(names)) != len(names):
-        raise typer.BadParameter(f"--channels names the channels in order with agent/client, e.g. 'agent,client', or is 'mono' (got {value!r})")
-    return names
-
-
 @app.command()
 @friendly_errors
 def analyze(
-    paths: List[Path] = typer.Argument(..., help="call recordings or folders (searched recursively)"),
+    paths: list[Path] = typer.Argument(..., help="call recordings or folders (searched recursively)"),
     out_dir: Path = typer.Option(Path("out"), "--out", "-o", help="output folder"),
-    model: Optional[Path] = typer.Option(None, "--model", "-m", help="model directory (default: the model shipped with callemo)"),
-    channels: Optional[str] = typer.Option(None, "--channels", help="stereo channel roles in order, e.g. agent,client (default: channel 0 = agent); 'mono' mixes down and diarizes"),
-    speakers: str = typer.Option("2", "--speakers", help="speakers in a mono call: a number or 'auto'"),
-    first_speaker: str = typer.Option("agent", "--first-speaker", help="role of whoever talks first in a mono call: agent | client"),
+    model: Path | None = typer.Option(None, "--model", "-m",
+        help="model directory (default: the model shipped with callemo)"),
+    channels: str | None = typer.Option(None, "--channels",
+        help="stereo channel roles in order, e.g. agent,client (default: channel 0 = agent); 'mono' mixes down and "
+             "diarizes"),
+    speakers: str = typer.Option("2", "--speakers", help="speakers in a mono call: 1..10 or 'auto'"),
+    first_speaker: str = typer.Option("agent", "--first-speaker",
+        help="role of whoever talks first in a mono call: agent | client"),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="worker processes"),
     force: bool = typer.Option(False, "--force", help="redo calls already analysed"),
-    max_silence: float = typer.Option(3.0, "--max-silence", min=0.0, help="silences longer than this (s) are compressed for processing"),
+    max_silence: float = typer.Option(3.0, "--max-silence", min=0.0,
+        help="silences longer than this (s) are compressed for processing"),
     target_silence: float = typer.Option(1.0, "--target-silence", min=0.0, help="...to this length (s)"),
-    smooth: float = typer.Option(1.0, "--smooth", min=0.0, help="Gaussian smoothing of the 2 Hz curves (sigma, s; 0 = none)"),
+    smooth: float = typer.Option(1.0, "--smooth", min=0.0,
+        help="Gaussian smoothing of the 2 Hz curves (sigma, s; 0 = none)"),
+    emotions: str = typer.Option("client", "--emotions", help="whose emotions to infer: client (default; inferring "
+                                 "employees' emotions at work is prohibited in the EU, AI Act Art. 5(1)(f)) | all"),
+    vad_threshold: float | None = typer.Option(None, "--vad-threshold",
+        help="speech probability that starts speech (default 0.35; the live stream uses the same)"),
     fmt: str = typer.Option("csv", "--format", help="segment table format: csv | parquet"),
     no_html: bool = typer.Option(False, "--no-html", help="no HTML report"),
     no_plot: bool = typer.Option(False, "--no-plot", help="no PNG plot"),
-    audio: str = typer.Option("auto", "--audio", help="audio in the HTML report: auto (embed up to 30 min, else link) | embed | link | none"),
+    audio: str = typer.Option("auto", "--audio",
+        help="audio in the HTML report: auto (embed up to 30 min, else link) | embed | link | none"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
 ) -> None:
     """Analyse call recordings: per-segment emotions, valence/arousal curves, summary, plot and report.
 
-    Writes <stem>.json, <stem>.csv, <stem>.png and <stem>.html per call in --out, plus summary.csv
-    (one row per call) and errors.csv. Rerunning skips finished calls. Exit code 1 when a call failed.
+    Writes <name>.json, <name>.csv, <name>.png and <name>.html per call in --out, where <name> is the
+    file's path under the folder given (or its name) minus the audio extension (call.2024-01-01.wav ->
+    call.2024-01-01.json); names that would collide get _<extension> appended. Also summary.csv (one
+    row per call) and errors.csv (one row per call or path that failed).
+
+    A rerun skips a call only if it was finished with the same recording (size, modification
+    time), model and settings; it redoes what changed (--force redoes everything). Ctrl-C or
+    SIGTERM stops the batch keeping finished calls; rerun the command to resume.
+
+    Exit codes: 0 all analysed or already done; 1 a call failed or a path was skipped (see
+    errors.csv); 2 bad options, no audio found or an output folder that cannot be written;
+    130 Ctrl-C; 143 SIGTERM.
     """
     from ..analyze.batch import analyze_batch
+    from ..analyze.options import OptionsError, parse_options
 
-    if first_speaker not in ("agent", "client"):
-        raise typer.BadParameter("--first-speaker must be agent or client")
+    try:
+        options = parse_options(channels=channels, speakers=speakers, first_speaker=first_speaker,
+                                max_silence=max_silence, target_silence=target_silence, smooth=smooth,
+                                emotions=emotions,
+                                vad={"threshold": vad_threshold} if vad_threshold is not None else None)
+    except OptionsError as e:
+        raise typer.BadParameter(str(e)) from None
     if fmt not in ("csv", "parquet"):
         raise typer.BadParameter("--format must be csv or parquet")
     if audio not in ("auto", "embed", "link", "none"):
@@ -71,8 +72,7 @@ def analyze(
     res = analyze_batch(
         [str(p) for p in paths], out_dir, model=model, jobs=jobs, force=force, html=not no_html, plot=not no_plot,
         fmt=fmt, audio=audio, progress=not quiet, console=console,
-        channels=_channels(channels), speakers=_speakers(speakers), first_speaker=first_speaker,
-        max_silence=max_silence, target_silence=target_silence, smooth=smooth,
+        options=options,
     )
     n_ok, n_skip, n_fail = len(res.done), len(res.skipped), len(res.failed)
     rtf = f", real-time factor {res.rtf:.3f}" if res.rtf else ""
@@ -88,12 +88,13 @@ def analyze(
 @app.command()
 @friendly_errors
 def simulate(
-    manifest: Path = typer.Argument(..., help="manifest of utterances (CSV: path, speaker, emotion[, start, end, gender, corpus])"),
+    manifest: Path = typer.Argument(
+        ..., help="manifest of utterances (CSV: path, speaker, emotion[, start, end, gender, corpus])"),
     out_dir: Path = typer.Option(..., "--out", "-o", help="output folder for the calls and their ground truth"),
     calls: int = typer.Option(10, "--calls", "-n", min=1, help="how many calls"),
     seed: int = typer.Option(0, "--seed", help="random seed"),
     stereo: bool = typer.Option(False, "--stereo", help="also write stereo versions (agent on channel 0, client on 1)"),
-    root: Optional[Path] = typer.Option(None, "--root", help="folder that relative manifest paths start from"),
+    root: Path | None = typer.Option(None, "--root", help="folder that relative manifest paths start from"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
 ) -> None:
     """Build synthetic two-speaker telephone calls with ground truth (RTTM + segment CSV) from a manifest."""

@@ -9,66 +9,25 @@ UAs are then compared with :func:`callemo.evaluate.significance.wilcoxon` (paire
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
 from .app import app, console, friendly_errors, out
 
 
-def _configs_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "configs"
-
-
-def load_config(spec: str) -> dict[str, Any]:
-    """A configuration by file path or by name in ``callemo/configs`` (``extends:`` resolved), through
-    :func:`callemo.train.fit.load_config` (the loader of ``train``/``crossval``)."""
-    try:
-        from ..train.fit import load_config as _project_loader
-    except ImportError:  # pragma: no cover - the training module is part of the package
-        _project_loader = None
-    if _project_loader is not None and not str(spec).endswith(".json"):
-        return _project_loader(spec)
-    return _load_config_file(spec)
-
-
-def _load_config_file(spec: str) -> dict[str, Any]:
-    import yaml
-
-    from ..errors import CallemoError
-
-    p = Path(os.path.expanduser(spec))
-    if not p.is_file():
-        named = _configs_dir() / f"{spec}.yaml"
-        if named.is_file():
-            p = named
-        else:
-            known = sorted(f.stem for f in _configs_dir().glob("*.yaml"))
-            raise CallemoError(f"configuration {spec!r} not found (neither a file nor one of: {', '.join(known) or 'none'})")
-    try:
-        text = p.read_text()
-        cfg = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
-    except (OSError, ValueError, yaml.YAMLError) as e:
-        raise CallemoError(f"{p}: cannot read configuration ({e})") from None
-    if not isinstance(cfg, dict) or "type" not in cfg:
-        raise CallemoError(f"{p}: a configuration is a mapping with a 'type' key")
-    cfg.setdefault("name", p.stem)
-    return cfg
-
-
 def compare_configs(df, config_a: dict[str, Any], config_b: dict[str, Any], *, seeds: list[int], group: str = "speaker",
                     k: int = 5, setting: Any = None, telephone: bool = False, sr: int | None = None, jobs: int = 1,
                     n_boot: int = 200, device: str | None = None, progress: bool = False, log=None) -> dict[str, Any]:
     """Cross-validate two configurations over ``seeds`` on the same folds; Wilcoxon on per-seed UA."""
-    from ..evaluate.protocol import _prepare, crossval
+    from ..evaluate.protocol import apply_label_setting, crossval
     from ..evaluate.significance import wilcoxon
     from ..models.base import build_model
     from ..train.manifest import load_signals
 
-    d, _ = _prepare(df, None, setting, "emotion")
+    d, _ = apply_label_setting(df, None, setting, "emotion")
     signals_by_rate: dict[int, list] = {}
     runs: dict[str, list[dict[str, Any]]] = {"a": [], "b": []}
     for seed in seeds:
@@ -87,7 +46,8 @@ def compare_configs(df, config_a: dict[str, Any], config_b: dict[str, Any], *, s
                               "ua_ci": r["ua_ci"], "fold_ua": [f["ua"] for f in r["folds"]],
                               "seconds": round(time.perf_counter() - t0, 2)})
             if log:
-                log(f"seed {seed} {cfg.get('name', key)}: UA {r['ua']:.3f} WA {r['wa']:.3f} ({runs[key][-1]['seconds']:.0f} s)")
+                log(f"seed {seed} {cfg.get('name', key)}: UA {r['ua']:.3f} WA {r['wa']:.3f} "
+                    f"({runs[key][-1]['seconds']:.0f} s)")
     ua_a = [r["ua"] for r in runs["a"]]
     ua_b = [r["ua"] for r in runs["b"]]
     import numpy as np
@@ -101,7 +61,7 @@ def compare_configs(df, config_a: dict[str, Any], config_b: dict[str, Any], *, s
         "seeds": [int(s) for s in seeds],
         "wilcoxon": test,
         "protocol": {"kind": "compare", "group": group, "k": int(k), "label_setting": setting,
-                     "telephone": bool(telephone), "n": int(len(d)), "paired_by": "seed (same folds per seed)",
+                     "telephone": bool(telephone), "n": len(d), "paired_by": "seed (same folds per seed)",
                      "metric": "UA of the pooled test predictions"},
     }
 
@@ -115,17 +75,18 @@ def compare(
     first_seed: int = typer.Option(0, "--first-seed", help="first seed"),
     folds: int = typer.Option(5, "--folds", "-k", help="number of folds"),
     group: str = typer.Option("speaker", "--group", help="column whose values never cross folds"),
-    setting: Optional[str] = typer.Option(None, "--setting", help="label setting: full, 4class, polarity, binary"),
+    setting: str | None = typer.Option(None, "--setting", help="label setting: full, 4class, polarity, binary"),
     telephone: bool = typer.Option(False, "--telephone", help="degrade audio to telephone quality first"),
-    device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (neural models)"),
+    device: str | None = typer.Option(None, "--device", help="cpu or cuda (neural models)"),
     jobs: int = typer.Option(1, "--jobs", "-j", help="parallel audio loading"),
     n_boot: int = typer.Option(200, "--n-boot", help="bootstrap replicates for the UA CIs"),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="write the full result as JSON"),
+    json_out: Path | None = typer.Option(None, "--json", help="write the full result as JSON"),
 ):
     """Compare two configurations over several seeds on the same folds (Wilcoxon signed-rank test)."""
     from ..errors import CallemoError
-    from ..evaluate.protocol import _plain
+    from ..train.config import load_config
     from ..train.manifest import read_manifest
+    from ..utils import plain
 
     if len(config) != 2:
         raise CallemoError(f"compare needs exactly two --config options (got {len(config)})")
@@ -160,5 +121,5 @@ def compare(
     out.print(line + (f" ({w['note']})" if w.get("note") else ""), highlight=False)
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(_plain(res), indent=2) + "\n")
+        json_out.write_text(json.dumps(plain(res), indent=2) + "\n")
         out.print(f"wrote {json_out}", highlight=False)

@@ -13,14 +13,13 @@ optional ``speaker``, ``gender`` and a context column such as ``empathy`` on 0-1
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
 from .app import app, friendly_errors, out
 
 
-def _pairs(items: List[str] | None, what: str) -> dict[str, str]:
+def _pairs(items: list[str] | None, what: str) -> dict[str, str]:
     from ..errors import CallemoError
 
     res = {}
@@ -36,12 +35,13 @@ def _pairs(items: List[str] | None, what: str) -> dict[str, str]:
 @friendly_errors
 def simulate_continuous(
     output: Path = typer.Argument(..., help="folder to write the proxy corpus into"),
-    corpus: List[str] = typer.Option(None, "--corpus", help="NAME=FOLDER (ravdess, savee, nemo); repeatable"),
-    per_speaker: List[str] = typer.Option(None, "--per-speaker", help="CORPUS=N recordings per speaker (default 1)"),
+    corpus: list[str] = typer.Option(None, "--corpus", help="NAME=FOLDER (ravdess, savee, nemo); repeatable"),
+    per_speaker: list[str] = typer.Option(None, "--per-speaker", help="CORPUS=N recordings per speaker (default 1)"),
     min_duration: float = typer.Option(30.0, help="shortest recording (s)"),
     max_duration: float = typer.Option(60.0, help="longest recording (s)"),
     seed: int = typer.Option(0, help="random seed (the corpus is deterministic given it)"),
-    no_telephone: bool = typer.Option(False, "--no-telephone", help="keep the audio clean (no 8 kHz channel simulation)"),
+    no_telephone: bool = typer.Option(False, "--no-telephone",
+                                      help="keep the audio clean (no 8 kHz channel simulation)"),
 ):
     """Build the proxy continuous corpus (docs/continuous.md): client-side recordings from one
     speaker's acted utterances, two simulated annotators at 2 Hz in [-1000, 1000]."""
@@ -98,7 +98,7 @@ def continuous_train(
     folder: Path = typer.Argument(..., help="folder with recordings.csv + annotations.csv (e.g. a proxy corpus)"),
     output: Path = typer.Option(..., "--output", "-o", help="model directory to write"),
     config: str = typer.Option("raw_cnn_lstm_proxy", "--config", "-c", help="configuration name or YAML path"),
-    epochs: Optional[int] = typer.Option(None, help="override the number of epochs"),
+    epochs: int | None = typer.Option(None, help="override the number of epochs"),
     context: str = typer.Option("empathy", help="recordings.csv column used as the context target (0-10)"),
     valid_fraction: float = typer.Option(0.15, help="fraction of speakers held out to pick the best epoch"),
     seed: int = typer.Option(0),
@@ -107,8 +107,10 @@ def continuous_train(
     """Train the raw-waveform CNN-LSTM regressor (paper 000) on continuous traces."""
     import numpy as np
 
-    from ..models.raw_cnn_lstm import RawCNNLSTMModel, traces_from_gold
-    from ..train.fit import load_config
+    from ..labels.continuous import traces_from_gold
+    from ..models.raw_cnn_lstm import RawCNNLSTMModel
+    from ..train.config import load_config
+    from ..train.continuous import fit_continuous
 
     cfg = load_config(config)
     cfg.update({"seed": seed, "device": device})
@@ -132,8 +134,8 @@ def continuous_train(
         valid = {"signals": pick(signals, vidx), "traces": pick(traces, vidx), "context": pick(ctx, vidx),
                  "gender": pick(gen, vidx)}
     model = RawCNNLSTMModel(cfg)
-    model.fit(pick(signals, idx), traces=pick(traces, idx), context=pick(ctx, idx), gender=pick(gen, idx),
-              valid=valid, log=lambda m: out.print(m, highlight=False))
+    fit_continuous(model, [signals[i] for i in idx], [traces[i] for i in idx], context=pick(ctx, idx),
+                   gender=pick(gen, idx), valid=valid, log=lambda m: out.print(m, highlight=False))
     model.save(output, training_data={"folder": str(folder), "recordings": len(idx), "validation": len(vidx)})
     out.print(f"wrote {output}", highlight=False)
 
@@ -142,9 +144,9 @@ def continuous_train(
 @friendly_errors
 def continuous_predict(
     model_dir: Path = typer.Argument(..., help="a raw_cnn_lstm model directory"),
-    audio: List[Path] = typer.Argument(..., help="audio files (one speaker each, e.g. a client's channel)"),
+    audio: list[Path] = typer.Argument(..., help="audio files (one speaker each, e.g. a client's channel)"),
     output: Path = typer.Option(..., "--output", "-o", help="CSV to write: file,time,valence,arousal"),
-    label_hop: Optional[float] = typer.Option(None, help="seconds between curve points (default: the model's)"),
+    label_hop: float | None = typer.Option(None, help="seconds between curve points (default: the model's)"),
 ):
     """Time-continuous valence/arousal curves of audio files."""
     import pandas as pd
@@ -153,7 +155,7 @@ def continuous_predict(
     from ..models.base import ModelError, load_model
 
     model = load_model(model_dir)
-    if not hasattr(model, "predict_curves"):
+    if not (hasattr(model, "predict_curves") and hasattr(model, "curve_times")):
         raise ModelError(f"{model_dir}: a {model.model_type} model has no continuous curves")
     rows = []
     for p in audio:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -50,8 +49,9 @@ def corpus(
 @friendly_errors
 def manifest(
     path: Path = typer.Argument(..., help="manifest CSV to check"),
-    labels: Optional[str] = typer.Option(None, "--labels", help="comma-separated allowed labels"),
-    setting: Optional[str] = typer.Option(None, "--setting", help="show counts under a label setting: full, 4class, polarity, binary"),
+    labels: str | None = typer.Option(None, "--labels", help="comma-separated allowed labels"),
+    setting: str | None = typer.Option(None, "--setting",
+                                       help="show counts under a label setting: full, 4class, polarity, binary"),
     no_bounds: bool = typer.Option(False, "--no-bounds", help="do not open files to check segment bounds"),
 ):
     """Validate a manifest (files, segment bounds, labels) and show counts per emotion."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -16,14 +15,20 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="interface to listen on (0.0.0.0 = every interface)"),
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port"),
     db: str = typer.Option("sqlite:///callemo.db", "--db", help="SQLAlchemy database URL"),
-    model: Optional[Path] = typer.Option(None, "--model", "-m", help="model directory (default: the model shipped with callemo)"),
-    storage: Path = typer.Option(Path("callemo-storage"), "--storage", help="folder for uploaded recordings and results"),
+    model: Path | None = typer.Option(None, "--model", "-m",
+                                      help="model directory (default: the model shipped with callemo)"),
+    storage: Path = typer.Option(Path("callemo-storage"), "--storage",
+                                 help="folder for uploaded recordings and results (created 0700)"),
     max_upload_mb: float = typer.Option(200.0, "--max-upload-mb", min=1.0, help="largest accepted upload, MB"),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level"),
-    token: Optional[str] = typer.Option(None, "--token", envvar="CALLEMO_API_TOKEN", show_default=False,
-                                        help="API token every /api/ call and the stream must present "
-                                             "(Authorization: Bearer TOKEN; the dashboard takes it as /?token=TOKEN); "
-                                             "default $CALLEMO_API_TOKEN"),
+    token: str | None = typer.Option(None, "--token", envvar="CALLEMO_API_TOKEN", show_default=False,
+                                     help="API token every /api/ call and the stream must present "
+                                          "(Authorization: Bearer TOKEN; open the dashboard once as /?token=TOKEN); "
+                                          "default $CALLEMO_API_TOKEN"),
+    allowed_host: list[str] = typer.Option([], "--allowed-host", show_default=False,
+                                           help="a host name clients use to reach the service (repeatable; "
+                                                "'*.example.com' patterns work). localhost, 127.0.0.1, ::1 and "
+                                                "--host are always allowed; other Host headers get 400"),
 ) -> None:
     """Run the web service: upload and browse analysed calls, live call streaming with alerts, and a
     dashboard at http://HOST:PORT/ (API docs at /docs)."""
@@ -38,13 +43,19 @@ def serve(
 
         read_card(model)  # a bad --model is reported now, not at the first call
     from ..service.app import create_app
+    from ..service.security import allowed_hosts
 
     if token is not None and len(token) < 8:
-        raise CallemoError("--token: use at least 8 characters (e.g. python -c 'import secrets; print(secrets.token_urlsafe())')")
+        raise CallemoError("--token: use at least 8 characters "
+                           "(e.g. python -c 'import secrets; print(secrets.token_urlsafe())')")
     if not token and host not in ("127.0.0.1", "localhost", "::1"):
         console.print(f"[yellow]warning:[/] listening on {host} without --token: anyone who reaches this port can "
                       "read and delete calls (set --token or $CALLEMO_API_TOKEN)", highlight=False)
-    application = create_app(db, storage, model, max_upload_mb=max_upload_mb, api_token=token)
+    hosts = allowed_hosts(allowed_host, bind_host=host)
+    if host in ("0.0.0.0", "::") and not allowed_host:
+        console.print(f"[yellow]note:[/] listening on every interface, but only the host names {', '.join(hosts)} are "
+                      "answered: add the names clients use with --allowed-host", highlight=False)
+    application = create_app(db, storage, model, max_upload_mb=max_upload_mb, api_token=token, allowed_hosts=hosts)
     try:
         import websockets  # noqa: F401
     except ImportError:
@@ -53,6 +64,10 @@ def serve(
         except ImportError:
             console.print("[yellow]warning:[/] neither 'websockets' nor 'wsproto' is installed: uvicorn cannot "
                           "serve the live stream (/api/stream); pip install websockets", highlight=False)
-    console.print(f"callemo service on http://{host}:{port}/ (API docs at /docs), database {db}, storage {storage}"
+    from sqlalchemy.engine import make_url
+
+    shown_db = make_url(db).render_as_string(hide_password=True)  # no database password on the console
+    console.print(f"callemo service on http://{host}:{port}/ (API docs at /docs), database {shown_db}, "
+                  f"storage {storage}"
                   + (", API token required" if token else ""), highlight=False)
     uvicorn.run(application, host=host, port=port, log_level=log_level)

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -89,7 +89,8 @@ def read_ravdess(directory: str | os.PathLike) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------------
 # SAVEE
 SAVEE_SPEAKERS = ("DC", "JE", "JK", "KL")
-SAVEE_EMOTIONS = {"a": "angry", "d": "disgust", "f": "fearful", "h": "happy", "n": "neutral", "sa": "sad", "su": "surprised"}
+SAVEE_EMOTIONS = {"a": "angry", "d": "disgust", "f": "fearful", "h": "happy", "n": "neutral", "sa": "sad",
+                  "su": "surprised"}
 _SAVEE_FLAT = re.compile(r"^(DC|JE|JK|KL)_(a|d|f|h|n|sa|su)(\d\d)$")
 _SAVEE_STEM = re.compile(r"^(a|d|f|h|n|sa|su)(\d\d)$")
 
@@ -145,7 +146,7 @@ def read_nemo(directory: str | os.PathLike) -> pd.DataFrame:
         raise CorpusError(f"{d}: not an nEMO folder (no data.tsv)")
     try:
         meta = pd.read_csv(tsv, sep="\t", dtype=str, keep_default_na=False, quoting=3)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         raise CorpusError(f"{tsv}: cannot read ({e})") from None
     need = {"file_id", "emotion", "speaker_id"}
     if not need <= set(meta.columns):
@@ -178,7 +179,8 @@ def read_nemo(directory: str | os.PathLike) -> pd.DataFrame:
         raise CorpusError(f"{tsv}: unknown emotion(s): {'; '.join(unknown[:10])}")
     if missing:
         raise CorpusError(
-            f"{samples}: {len(missing)} file(s) listed in data.tsv not found, e.g. {', '.join(missing[:5])} (.flac or .wav)"
+            f"{samples}: {len(missing)} file(s) listed in data.tsv not found, e.g. {', '.join(missing[:5])} "
+            "(.flac or .wav)"
         )
     if not rows:
         raise CorpusError(f"{tsv}: no rows")
@@ -218,6 +220,15 @@ def build_manifests(corpora: dict[str, str | os.PathLike]) -> pd.DataFrame:
 
 
 __all__ = [
-    "CORPORA", "CorpusError", "READERS", "build_manifest", "build_manifests", "read_ravdess", "read_savee", "read_nemo",
-    "RAVDESS_EMOTIONS", "SAVEE_EMOTIONS", "NEMO_EMOTIONS",
+    "CORPORA",
+    "NEMO_EMOTIONS",
+    "RAVDESS_EMOTIONS",
+    "READERS",
+    "SAVEE_EMOTIONS",
+    "CorpusError",
+    "build_manifest",
+    "build_manifests",
+    "read_nemo",
+    "read_ravdess",
+    "read_savee",
 ]

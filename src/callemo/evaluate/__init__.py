@@ -13,7 +13,21 @@ from .protocol import crossval, evaluate_model, leave_one_corpus_out, to_json
 from .significance import paired_bootstrap, permutation_test, wilcoxon
 
 __all__ = [
-    "baselines", "folds", "metrics", "significance", "majority_baseline", "random_baseline", "group_folds",
-    "leave_one_group_out", "ccc", "classification_report", "crossval", "evaluate_model", "leave_one_corpus_out",
-    "to_json", "paired_bootstrap", "permutation_test", "wilcoxon",
+    "baselines",
+    "ccc",
+    "classification_report",
+    "crossval",
+    "evaluate_model",
+    "folds",
+    "group_folds",
+    "leave_one_corpus_out",
+    "leave_one_group_out",
+    "majority_baseline",
+    "metrics",
+    "paired_bootstrap",
+    "permutation_test",
+    "random_baseline",
+    "significance",
+    "to_json",
+    "wilcoxon",
 ]

@@ -11,19 +11,27 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .metrics import _labels_and_codes, classification_report, confusion_counts, percentile_ci, scores_from_confusion
+from .metrics import (
+    Items,
+    _labels_and_codes,
+    classification_report,
+    confusion_counts,
+    percentile_ci,
+    scores_from_confusion,
+)
 
 
 def random_baseline(
-    y_true: Sequence[str],
+    y_true: Items,
     labels: Sequence[str] | None = None,
     *,
-    groups: Sequence[str] | None = None,
+    groups: Items | None = None,
     n_draws: int = 1000,
     seed: int = 0,
 ) -> dict[str, Any]:
@@ -55,7 +63,7 @@ def random_baseline(
     }
 
 
-def majority_class(y_train: Sequence[str]) -> str:
+def majority_class(y_train: Items) -> str:
     """The most frequent label (ties broken by name, so it is deterministic)."""
     counts = pd.Series([str(x) for x in y_train]).value_counts()
     top = counts[counts == counts.max()].index
@@ -80,13 +88,13 @@ def majority_baseline(
     return rep
 
 
-def majority_predictions(y: Sequence[str], folds) -> list[str]:
+def majority_predictions(y: Items, folds) -> list[str]:
     """Per-fold majority predictions (majority of each training fold) for the pooled test items."""
-    y = np.asarray([str(v) for v in y], dtype=object)
-    out = np.empty(len(y), dtype=object)
+    ya = np.asarray([str(v) for v in y], dtype=object)
+    out = np.empty(len(ya), dtype=object)
     for tr, te in folds:
-        out[te] = majority_class(y[tr])
+        out[te] = majority_class(ya[tr])
     return out.tolist()
 
 
-__all__ = ["random_baseline", "majority_baseline", "majority_class", "majority_predictions"]
+__all__ = ["majority_baseline", "majority_class", "majority_predictions", "random_baseline"]

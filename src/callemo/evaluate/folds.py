@@ -8,7 +8,7 @@ both sides of a split and every group is tested exactly once; both are asserted.
 from __future__ import annotations
 
 import warnings
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -32,7 +32,7 @@ def _groups_of(df: pd.DataFrame, group: str) -> np.ndarray:
     return g.astype(str).to_numpy()
 
 
-def check_folds(groups: Sequence[str], folds: Folds, *, every_group_tested: bool = True) -> None:
+def check_folds(groups: Sequence[str] | np.ndarray, folds: Folds, *, every_group_tested: bool = True) -> None:
     """Assert that no group is on both sides of a split and each group is tested exactly once."""
     g = np.asarray(groups, dtype=object)
     tested: list[str] = []
@@ -127,4 +127,4 @@ def is_stratified(df: pd.DataFrame, folds: Folds, stratify: str = "emotion") -> 
     return worst
 
 
-__all__ = ["FoldError", "group_folds", "leave_one_group_out", "check_folds", "fold_names", "is_stratified"]
+__all__ = ["FoldError", "check_folds", "fold_names", "group_folds", "is_stratified", "leave_one_group_out"]

@@ -12,14 +12,16 @@ import json
 import os
 import time
 import warnings
-from pathlib import Path
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..errors import CallemoError
+from ..io.files import atomic_write_text
 from ..utils import plain
+from . import metrics
 from .baselines import majority_class, majority_predictions, random_baseline
 from .folds import check_folds, group_folds, leave_one_group_out
 from .metrics import bootstrap_scores, classification_report, percentile_ci
@@ -36,7 +38,7 @@ def _log(progress: bool, msg: str) -> None:
         Console(stderr=True).print(msg, highlight=False, markup=False)
 
 
-def _prepare(df: pd.DataFrame, signals, setting, label_column: str):
+def apply_label_setting(df: pd.DataFrame, signals, setting, label_column: str):
     """Apply a label setting (keeping ``signals`` aligned) and reset the index to positions."""
     if label_column not in df.columns:
         raise EvaluationError(f"manifest has no {label_column!r} column")
@@ -75,14 +77,16 @@ def _sample_rate(config: dict[str, Any], sr: int | None) -> int:
 
 
 def _fit_predict(config, signals, y, speakers, tr, te, gender=None):
-    from ..models.base import build_model, fit_kwargs
+    from ..models.base import build_model
+    from ..train.tasks import fit_model
 
     model = build_model(config)
-    extra = fit_kwargs(model, gender=None if gender is None else [gender[i] for i in tr])
-    model.fit([signals[i] for i in tr], [y[i] for i in tr], [speakers[i] for i in tr], **extra)
+    fit_model(model, [signals[i] for i in tr], [y[i] for i in tr], [speakers[i] for i in tr],
+              gender=None if gender is None else [gender[i] for i in tr])
     proba = np.asarray(model.predict_proba([signals[i] for i in te], [speakers[i] for i in te]))
     if proba.shape != (len(te), len(model.labels)):
-        raise EvaluationError(f"model returned probabilities of shape {proba.shape}, expected {(len(te), len(model.labels))}")
+        raise EvaluationError(f"model returned probabilities of shape {proba.shape}, "
+                              f"expected {(len(te), len(model.labels))}")
     labels = list(model.labels)
     return [labels[j] for j in proba.argmax(axis=1)], proba, labels
 
@@ -114,8 +118,8 @@ def run_folds(
         per_fold.append({
             "fold": i,
             "test_groups": sorted(set(gcol[te])),
-            "n_train": int(len(tr)),
-            "n_test": int(len(te)),
+            "n_train": len(tr),
+            "n_test": len(te),
             "ua": r["ua"],
             "wa": r["wa"],
             "macro_f1": r["macro_f1"],
@@ -129,19 +133,22 @@ def run_folds(
     return {"predictions": pred.tolist(), "folds": per_fold}
 
 
-def _signals_for(d: pd.DataFrame, signals, rate: int, *, telephone: bool, jobs: int, progress: bool):
-    """``signals`` when given, else the manifest's audio loaded at ``rate``."""
+def _signals_for(d: pd.DataFrame, signals, rate: int, *, telephone: bool, jobs: int, progress: bool,
+                 noise: bool = True):
+    """``signals`` when given, else the manifest's audio loaded at ``rate`` (with ``telephone``,
+    noise as in training unless ``noise=False``: codec only)."""
     if signals is not None:
         return signals
     from ..train.manifest import load_signals
 
-    return load_signals(d, rate, telephone=telephone, jobs=jobs, progress=progress)
+    kw: dict[str, Any] = {} if noise else {"snr_range": None}
+    return load_signals(d, rate, telephone=telephone, jobs=jobs, progress=progress, **kw)
 
 
 def _label_order(y: Sequence[str], setting) -> list[str]:
     present = sorted(set(map(str, y)))
     if setting is not None:
-        from ..labels.schemes import LabelSetting, SETTING_LABELS
+        from ..labels.schemes import SETTING_LABELS, LabelSetting
 
         order = [x for x in SETTING_LABELS[LabelSetting.from_config(setting).setting] if x in present]
         return order + [x for x in present if x not in order]
@@ -182,7 +189,7 @@ def crossval(
     """
     if setting is None:
         setting = config.get("label_setting")
-    d, signals = _prepare(df, signals, setting, label_column)
+    d, signals = apply_label_setting(df, signals, setting, label_column)
     rate = _sample_rate(config, sr)
     signals = _signals_for(d, signals, rate, telephone=telephone, jobs=jobs, progress=progress)
     with warnings.catch_warnings(record=True) as caught:
@@ -197,7 +204,8 @@ def crossval(
     labels = _label_order(y, setting)
     groups, ci_unit = _ci_groups(d, group)
     result = classification_report(y, run["predictions"], labels, groups=groups, n_boot=n_boot, seed=seed)
-    maj = classification_report(y, majority_predictions(y, folds), result["labels"], groups=groups, n_boot=n_boot, seed=seed)
+    maj = classification_report(y, majority_predictions(y, folds), result["labels"], groups=groups, n_boot=n_boot,
+                                seed=seed)
     maj["method"] = "most frequent class of each training fold"
     maj["classes"] = [f["majority_class"] for f in run["folds"]]
     rnd = random_baseline(y, labels, groups=groups, seed=seed)
@@ -237,11 +245,49 @@ def _setting_dict(setting):
     return LabelSetting.from_config(setting).to_dict()
 
 
+def setting_exclusions(df: pd.DataFrame, setting: Any, label_column: str = "emotion") -> dict[str, int]:
+    """Rows a label setting drops, counted by their original label (``{}`` without a setting)."""
+    if setting is None or label_column not in df.columns:
+        return {}
+    from ..labels.schemes import apply_setting
+
+    d = df.reset_index(drop=True)
+    kept = apply_setting(d, setting, column=label_column).index
+    gone = d.loc[~d.index.isin(kept), label_column].astype(str)
+    return {str(k): int(v) for k, v in gone.value_counts().sort_index().items()}
+
+
+def _warn(notes: list[str], msg: str) -> None:
+    notes.append(msg)
+    warnings.warn(msg, stacklevel=3)
+
+
+def _breakdown(d: pd.DataFrame, y: list[str], pred: list[str], labels: list[str], groups, *, n_boot: int,
+               seed: int) -> dict[str, dict[str, dict[str, Any]]]:
+    """UA (with a CI over speakers) per value of the manifest's ``gender`` and ``corpus`` columns."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    ya, pa = np.asarray(y, dtype=object), np.asarray(pred, dtype=object)
+    for col in ("gender", "corpus"):
+        if col not in d.columns:
+            continue
+        values = d[col].astype(str).where(d[col].notna(), "missing").to_numpy()
+        out[col] = {}
+        for v in sorted(set(values)):
+            idx = np.flatnonzero(values == v)
+            g = None if groups is None else groups[idx]
+            r = classification_report(ya[idx], pa[idx], labels, groups=g, n_boot=n_boot, seed=seed)
+            out[col][v] = {k: r[k] for k in ("ua", "ua_ci", "wa", "macro_f1", "n", "n_groups")}
+            if "unavailable" in r["ci"]:
+                out[col][v]["ci_unavailable"] = r["ci"]["unavailable"]
+    return out
+
+
 def evaluate_model(
     model,
     df: pd.DataFrame,
     *,
     telephone: bool = False,
+    noise: bool = True,
     n_boot: int = 1000,
     seed: int = 0,
     jobs: int = 1,
@@ -250,41 +296,88 @@ def evaluate_model(
     group: str = "speaker",
     label_column: str = "emotion",
     setting: Any = None,
+    n_bins: int = 10,
 ) -> dict[str, Any]:
-    """Score a trained model on a manifest: UA/WA/macro-F1 with CIs over speakers, per-class recall,
-    confusion, and the random baseline. Labels the model does not know count as errors (a warning
-    says so: apply the matching label setting first)."""
-    d, signals = _prepare(df, signals, setting, label_column)
+    """Score a trained model on a manifest.
+
+    The result has UA/WA/macro-F1 with CIs over speakers, per-class recall, confusion, the random
+    baseline, and the calibration of the probabilities: ``ece`` (top label, ``n_bins`` equal-width
+    bins), ``brier`` (multiclass) and the ``reliability`` table, over the items whose label the
+    model knows. ``by`` holds UA per ``gender`` and per ``corpus`` when the manifest has those
+    columns. Per item: ``predictions``, ``y_true``, ``proba`` (columns ``model_labels``),
+    ``paths``, ``speakers``.
+
+    Nothing is dropped silently: rows outside the label ``setting`` (``excluded``), labels the model
+    cannot predict (kept, counted as errors) and a single speaker (no CI: ``ci.unavailable``) each
+    give a warning, also listed in ``protocol.notes``. ``signals`` align with the rows of ``df``
+    (the setting then keeps the matching ones); without them the audio is loaded (with ``telephone``:
+    noise only when ``noise``).
+    """
+    notes: list[str] = []
+    excluded = setting_exclusions(df, setting, label_column)
+    d, signals = apply_label_setting(df, signals, setting, label_column)
+    if excluded:
+        name = _setting_dict(setting)["setting"]
+        _warn(notes, f"{sum(excluded.values())} of {len(df)} row(s) have labels outside the label setting {name!r} "
+                     f"and are not evaluated: " + ", ".join(f"{k} ({v})" for k, v in excluded.items()))
     rate = int(getattr(model, "sample_rate", 16000))
-    signals = _signals_for(d, signals, rate, telephone=telephone, jobs=jobs, progress=progress)
+    signals = _signals_for(d, signals, rate, telephone=telephone, jobs=jobs, progress=progress, noise=noise)
     y = d[label_column].astype(str).tolist()
     speakers = d["speaker"].astype(str).tolist() if "speaker" in d.columns else None
-    proba = np.asarray(model.predict_proba(list(signals), speakers))
-    mlabels = list(model.labels)
+    proba = np.asarray(model.predict_proba(list(signals), speakers), dtype=float)
+    mlabels = [str(x) for x in model.labels]
+    if proba.shape != (len(d), len(mlabels)):
+        raise EvaluationError(f"model returned probabilities of shape {proba.shape}, expected {(len(d), len(mlabels))}")
     pred = [mlabels[j] for j in proba.argmax(axis=1)]
     unknown = sorted(set(y) - set(mlabels))
-    notes = []
+    unknown_counts = {u: int(sum(v == u for v in y)) for u in unknown}
     if unknown:
-        msg = (f"{sum(v in unknown for v in y)} item(s) have label(s) {unknown} that the model cannot predict "
-               f"(model labels: {mlabels}); they count as errors. Apply the matching label setting first.")
-        warnings.warn(msg, stacklevel=2)
-        notes.append(msg)
+        _warn(notes, f"{sum(unknown_counts.values())} item(s) have label(s) the model cannot predict "
+                     f"({', '.join(f'{k}: {v}' for k, v in unknown_counts.items())}; model labels: {mlabels}); "
+                     "they count as errors and are left out of ece/brier. "
+                     "Apply the matching label setting (--setting).")
     groups, ci_unit = _ci_groups(d, group)
     labels = mlabels + unknown
-    result = classification_report(y, pred, labels, groups=groups, n_boot=n_boot, seed=seed)
+    card = getattr(model, "card", None) or {}
+    result = classification_report(y, pred, labels, groups=groups, n_boot=n_boot, seed=seed,
+                                   group_name="speaker" if ci_unit == "speaker" else "group")
+    if "unavailable" in result["ci"]:
+        _warn(notes, f"the data has {result['ci']['unavailable']}: no confidence interval is reported")
+    known = np.asarray([v in mlabels for v in y])
+    if known.any():
+        yk = [v for v, k in zip(y, known) if k]
+        ece = metrics.expected_calibration_error(yk, proba[known], mlabels, n_bins=n_bins)
+        brier = metrics.brier_score(yk, proba[known], mlabels)
+        reliability = metrics.reliability_table(yk, proba[known], mlabels, n_bins=n_bins)
+    else:
+        ece = brier = float("nan")
+        reliability = None
     result.update(
+        ece=ece,
+        brier=brier,
+        reliability=reliability,
+        calibration_n=int(known.sum()),
+        excluded={"outside_label_setting": excluded, "unknown_to_model": unknown_counts},
+        by=_breakdown(d, y, pred, labels, groups, n_boot=n_boot, seed=seed),
         baselines={"random": random_baseline(y, labels, groups=groups, seed=seed)},
         predictions=pred,
         y_true=y,
+        proba=proba.tolist(),
+        model_labels=mlabels,
+        paths=d["path"].astype(str).tolist() if "path" in d.columns else None,
+        speakers=speakers,
         protocol={
             "kind": "held-out evaluation",
             "n": len(d),
-            "n_groups": int(len(set(groups))) if groups is not None else None,
+            "n_excluded": int(sum(excluded.values())),
+            "n_groups": len(set(groups)) if groups is not None else None,
             "sample_rate": rate,
             "telephone": bool(telephone),
-            "ci": f"95% percentile bootstrap over {_unit(ci_unit)} (n_boot={n_boot})",
+            "ci": (f"unavailable: {result['ci']['unavailable']}" if "unavailable" in result["ci"]
+                   else f"95% percentile bootstrap over {_unit(ci_unit)} (n_boot={n_boot})"),
+            "calibration": f"top-label ECE with {n_bins} equal-width bins; multiclass Brier score",
             "label_setting": _setting_dict(setting),
-            "model": {k: model.card.get(k) for k in ("type", "labels", "sample_rate", "created") if getattr(model, "card", None) and k in model.card},
+            "model": {k: card[k] for k in ("type", "labels", "sample_rate", "created") if k in card},
             "notes": notes,
         },
     )
@@ -315,7 +408,7 @@ def leave_one_corpus_out(
     """
     if setting is None:
         setting = config.get("label_setting")
-    d, signals = _prepare(df, signals, setting, label_column)
+    d, signals = apply_label_setting(df, signals, setting, label_column)
     if corpus not in d.columns:
         raise EvaluationError(f"manifest has no {corpus!r} column to hold corpora out by")
     rate = _sample_rate(config, sr)
@@ -331,10 +424,11 @@ def leave_one_corpus_out(
         name = f["test_groups"][0]
         g = None if spk is None else spk[te]
         rep = classification_report(y[te], pred[te], labels, groups=g, n_boot=n_boot, seed=seed)
-        maj = classification_report(y[te], [majority_class(y[tr])] * len(te), labels, groups=g, n_boot=n_boot, seed=seed)
+        maj = classification_report(y[te], [majority_class(y[tr])] * len(te), labels, groups=g, n_boot=n_boot,
+                                    seed=seed)
         maj["class"] = majority_class(y[tr])
         rep["baselines"] = {"random": random_baseline(y[te], labels, seed=seed), "majority": maj}
-        rep["n_train"] = int(len(tr))
+        rep["n_train"] = len(tr)
         per_corpus[name] = rep
         if n_boot:
             boots.append(bootstrap_scores(y[te], pred[te], labels, groups=g, n_boot=n_boot, seed=seed))
@@ -370,28 +464,36 @@ def leave_one_corpus_out(
 
 
 # ---------------------------------------------------------------------------------------------
-_plain = plain  # kept for callers that import it from here
+
+
+#: per-item fields of a result, left out of the JSON unless asked for
+PER_ITEM = ("predictions", "y_true", "proba", "paths", "speakers")
 
 
 def to_json(result: dict[str, Any], path: str | os.PathLike | None = None, *, predictions: bool = False) -> str:
     """Serialise a result (NaN -> null, numpy -> Python); write it atomically to ``path`` if given.
 
-    Per-item ``predictions``/``y_true`` are left out unless ``predictions=True``. The object always
+    Per-item fields (:data:`PER_ITEM`) are left out unless ``predictions=True``. The object always
     has the numbers ``ua``, ``wa``, ``macro_f1`` and the pair ``ua_ci``.
     """
     missing = [k for k in ("ua", "wa", "macro_f1", "ua_ci") if k not in result]
     if missing:
         raise EvaluationError(f"result lacks {', '.join(missing)}")
-    skip = set() if predictions else {"predictions", "y_true"}
-    obj = _plain({k: v for k, v in result.items() if k not in skip})
+    skip = set() if predictions else set(PER_ITEM)
+    obj = plain({k: v for k, v in result.items() if k not in skip})
     text = json.dumps(obj, indent=2, ensure_ascii=False)
     if path is not None:
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(p.name + ".tmp")
-        tmp.write_text(text + "\n")
-        os.replace(tmp, p)
+        atomic_write_text(path, text + "\n")
     return text
 
 
-__all__ = ["EvaluationError", "crossval", "evaluate_model", "leave_one_corpus_out", "run_folds", "to_json"]
+__all__ = [
+    "PER_ITEM",
+    "EvaluationError",
+    "crossval",
+    "evaluate_model",
+    "leave_one_corpus_out",
+    "run_folds",
+    "setting_exclusions",
+    "to_json",
+]

@@ -15,6 +15,10 @@ def _ci(r: dict[str, Any], key: str) -> str:
     return f"{v:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
 
 
+def _num(v: float | None) -> str:
+    return "-" if v is None or v != v else f"{v:.3f}"
+
+
 def summary_table(result: dict[str, Any], title: str | None = None):
     """A rich Table: model and baselines (UA, WA, macro-F1 with 95 % CIs), or one row per held-out corpus."""
     from rich.table import Table
@@ -51,18 +55,48 @@ def recall_table(result: dict[str, Any]):
     return t
 
 
+def breakdown_table(result: dict[str, Any]):
+    """UA per gender / per corpus (the ``by`` entry of an evaluation), or None when there is none."""
+    from rich.table import Table
+
+    by = result.get("by") or {}
+    if not by:
+        return None
+    t = Table(title="UA by group")
+    t.add_column("group")
+    t.add_column("UA", justify="right")
+    t.add_column("n", justify="right")
+    t.add_column("speakers", justify="right")
+    for col, groups in by.items():
+        for v, r in groups.items():
+            t.add_row(f"{col}={v}", _ci(r, "ua"), str(r.get("n", "")), str(r.get("n_groups") or ""))
+    return t
+
+
 def print_result(result: dict[str, Any], console=None, title: str | None = None) -> None:
-    """Print the summary and per-class tables, and the protocol in one line."""
+    """Print the summary, per-class and per-group tables, calibration and exclusions, and the
+    protocol in one line."""
     from rich.console import Console
 
     console = console or Console()
     console.print(summary_table(result, title))
     if "per_class_recall" in result:
         console.print(recall_table(result))
+    by = breakdown_table(result)
+    if by is not None:
+        console.print(by)
+    if "ece" in result:
+        ece, brier = result.get("ece"), result.get("brier")
+        n = result.get("calibration_n", "?")
+        console.print(f"calibration: ECE {_num(ece)}, Brier {_num(brier)} (over {n} items)", highlight=False)
+    for note in (result.get("protocol") or {}).get("notes") or []:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
     proto = result.get("protocol") or {}
     if proto:
-        bits = [f"{k}={proto[k]}" for k in ("kind", "group", "k", "n", "n_groups", "sample_rate", "telephone") if k in proto]
-        console.print("protocol: " + ", ".join(bits) + (f"; CI: {proto['ci']}" if "ci" in proto else ""), highlight=False)
+        keys = ("kind", "group", "k", "n", "n_groups", "sample_rate", "telephone")
+        bits = [f"{k}={proto[k]}" for k in keys if k in proto]
+        ci = f"; CI: {proto['ci']}" if "ci" in proto else ""
+        console.print("protocol: " + ", ".join(bits) + ci, highlight=False)
 
 
-__all__ = ["summary_table", "recall_table", "print_result"]
+__all__ = ["breakdown_table", "print_result", "recall_table", "summary_table"]

@@ -10,7 +10,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -62,7 +63,8 @@ def _paired_codes(y_true, pred_a, pred_b, labels):
 
 def _score_diff(t, x, y, c, j, weights=None) -> float:
     """Score ``j`` (index into UA, WA, macro-F1) of predictions ``x`` minus that of ``y``."""
-    return scores_from_confusion(confusion_counts(t, x, c, weights))[j] - scores_from_confusion(confusion_counts(t, y, c, weights))[j]
+    a = scores_from_confusion(confusion_counts(t, x, c, weights))[j]
+    return a - scores_from_confusion(confusion_counts(t, y, c, weights))[j]
 
 
 def paired_bootstrap(
@@ -85,7 +87,7 @@ def paired_bootstrap(
     for b, w in enumerate(_bootstrap_weights(None if groups is None else np.asarray(groups), len(t), n_boot, rng)):
         diffs[b] = _score_diff(t, pa, pb, c, j, w)
     diffs = diffs[np.isfinite(diffs)]
-    p = min(1.0, 2 * min(np.mean(diffs <= 0), np.mean(diffs >= 0))) if diffs.size else float("nan")
+    p = min(1.0, 2 * float(min(np.mean(diffs <= 0), np.mean(diffs >= 0)))) if diffs.size else float("nan")
     return {
         "metric": metric,
         "diff": float(obs),
@@ -136,4 +138,4 @@ def permutation_test(
     }
 
 
-__all__ = ["wilcoxon", "paired_bootstrap", "permutation_test"]
+__all__ = ["paired_bootstrap", "permutation_test", "wilcoxon"]

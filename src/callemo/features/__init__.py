@@ -11,6 +11,13 @@ from .cache import cache_root, extract
 from .normalise import SpeakerStandardizer, standardize_by_speaker
 
 __all__ = [
-    "FeatureError", "FeatureExtractor", "extractor_names", "get_extractor", "register_extractor",
-    "cache_root", "extract", "SpeakerStandardizer", "standardize_by_speaker",
+    "FeatureError",
+    "FeatureExtractor",
+    "SpeakerStandardizer",
+    "cache_root",
+    "extract",
+    "extractor_names",
+    "get_extractor",
+    "register_extractor",
+    "standardize_by_speaker",
 ]

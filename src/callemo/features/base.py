@@ -21,7 +21,7 @@ class FeatureError(CallemoError, ValueError):
     """A feature extractor cannot be built or cannot run (unknown name, missing optional package)."""
 
 
-_EXTRACTORS: dict[str, type["FeatureExtractor"]] = {}
+_EXTRACTORS: dict[str, type[FeatureExtractor]] = {}
 #: modules imported on demand to find an extractor (keeps imports light)
 _EXTRACTOR_MODULES = {
     "prosody": "callemo.features.prosody",
@@ -45,7 +45,7 @@ def extractor_names() -> list[str]:
     return sorted(set(_EXTRACTORS) | set(_EXTRACTOR_MODULES))
 
 
-def get_extractor(name: str | dict[str, Any], **params: Any) -> "FeatureExtractor":
+def get_extractor(name: str | dict[str, Any], **params: Any) -> FeatureExtractor:
     """An extractor by name (``prosody``, ``egemaps``, ``compare``, ``logmel``) with parameters.
 
     ``name`` may also be a dict ``{"name": ..., **params}`` (the serialised form in model cards).

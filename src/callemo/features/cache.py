@@ -11,17 +11,20 @@ see half-written entries. A cache hit refreshes the entry's modification time, s
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import os
-import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
+from ..io.files import TMP_PREFIX, atomic_write_bytes, atomic_write_text
 from .base import FeatureExtractor
 
 
@@ -51,26 +54,15 @@ def _load(p: Path) -> np.ndarray | None:
         v = np.load(p, allow_pickle=False)
     except (OSError, ValueError, EOFError):
         return None
-    try:
+    with contextlib.suppress(OSError):
         os.utime(p)  # recently used: pruned last
-    except OSError:
-        pass
     return v
 
 
 def _store(p: Path, value: np.ndarray) -> None:
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, value, allow_pickle=False)
-        os.replace(tmp, p)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    buf = io.BytesIO()
+    np.save(buf, value, allow_pickle=False)
+    atomic_write_bytes(p, buf.getvalue())
 
 
 def _describe(folder: Path, name: str, params: dict[str, Any]) -> None:
@@ -79,23 +71,15 @@ def _describe(folder: Path, name: str, params: dict[str, Any]) -> None:
     p = folder / "params.json"
     if p.exists():
         return
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            json.dump({"extractor": name, "params": params}, f, default=str, sort_keys=True)
-        os.replace(tmp, p)
-    except OSError:
-        pass
+    with contextlib.suppress(OSError):
+        atomic_write_text(p, json.dumps({"extractor": name, "params": params}, default=str, sort_keys=True))
 
 
 def _work(extractor: FeatureExtractor, x: np.ndarray, sr: int, path: Path | None) -> np.ndarray:
     v = extractor.process_signal(x, sr)
     if path is not None:
-        try:
+        with contextlib.suppress(OSError):  # a read-only or full cache never breaks extraction
             _store(path, v)
-        except OSError:  # a read-only or full cache never breaks extraction
-            pass
     return v
 
 
@@ -142,7 +126,8 @@ def extract(
         if progress:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-            bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True)
+            bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                           transient=True)
             bar.start()
             task = bar.add_task(description or f"features {extractor.name}", total=len(todo))
         try:
@@ -188,7 +173,7 @@ class CacheUsage:
 
 
 def _entries(root: Path) -> list[tuple[Path, int, float]]:
-    out = []
+    out: list[tuple[Path, int, float]] = []
     if not root.exists():
         return out
     for p in root.glob("*/*/*.npy"):
@@ -243,7 +228,7 @@ def prune(root: str | os.PathLike | None = None, *, max_bytes: int | None = None
             drop.append((p, size))
             total -= size
     if root.exists():
-        for p in root.glob("*/*/*.tmp"):
+        for p in root.glob(f"*/*/{TMP_PREFIX}*"):
             try:
                 if now - p.stat().st_mtime > 3600:
                     drop.append((p, p.stat().st_size))
@@ -261,10 +246,8 @@ def prune(root: str | os.PathLike | None = None, *, max_bytes: int | None = None
         freed += size
     if not dry_run and root.exists():  # empty shard folders
         for d in sorted(root.glob("*/*"), reverse=True):
-            try:
+            with contextlib.suppress(OSError):
                 d.rmdir()
-            except OSError:
-                pass
     return removed, freed
 
 

@@ -31,7 +31,8 @@ class LogMelExtractor(FeatureExtractor):
 
     def params(self) -> dict[str, Any]:
         p = super().params()
-        p.update(n_mels=self.n_mels, win_s=self.win_s, hop_s=self.hop_s, fmin=self.fmin, fmax=self.fmax, deltas=self.deltas)
+        p.update(n_mels=self.n_mels, win_s=self.win_s, hop_s=self.hop_s, fmin=self.fmin, fmax=self.fmax,
+                 deltas=self.deltas)
         return p
 
     @property
@@ -59,8 +60,8 @@ class LogMelExtractor(FeatureExtractor):
         T = L.shape[0]
         width = min(9, T if T % 2 == 1 else T - 1)
         if width >= 3:
-            d1 = librosa.feature.delta(L, width=width, axis=0, mode="interp" if T >= width else "nearest")
-            d2 = librosa.feature.delta(L, width=width, order=2, axis=0, mode="interp" if T >= width else "nearest")
+            d1 = librosa.feature.delta(L, width=width, axis=0, mode="interp" if width <= T else "nearest")
+            d2 = librosa.feature.delta(L, width=width, order=2, axis=0, mode="interp" if width <= T else "nearest")
         else:
             d1 = np.zeros_like(L)
             d2 = np.zeros_like(L)

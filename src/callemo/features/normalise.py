@@ -10,7 +10,7 @@ gracefully to global statistics.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -32,9 +32,17 @@ class SpeakerStandardizer:
     ``speaker`` mode: per-speaker z-scores (shrunk toward the prior for small speakers), then a
     global standardisation of the result fitted on the training data. ``transform(X, speakers)``
     takes the speaker id of each row; ``speakers=None`` treats the batch as one speaker.
+
+    The object is pickled inside model weights: an option added later needs a class-level default
+    (below), so that a standardizer saved before the option existed loads with the old behaviour.
     """
 
-    def __init__(self, mode: str = "speaker", shrink: float = 3.0, min_std: float = 1e-3, balance_classes: bool = False):
+    #: defaults for standardizers pickled before these options existed
+    balance_classes: bool = False
+    robust: bool = False
+
+    def __init__(self, mode: str = "speaker", shrink: float = 3.0, min_std: float = 1e-3, balance_classes: bool = False,
+                 robust: bool = False):
         if mode not in ("global", "speaker", "none"):
             raise ValueError(f"normalisation must be global, speaker or none, not {mode!r}")
         self.mode = mode
@@ -43,6 +51,9 @@ class SpeakerStandardizer:
         #: in training, weight each speaker's segments so that every class counts equally in the
         #: speaker's statistics (acted corpora differ in their class mix per speaker)
         self.balance_classes = bool(balance_classes)
+        #: speaker statistics by median and inter-quartile range (IQR / 1.349 as the scale) instead of
+        #: mean and standard deviation: a few emotional turns among neutral ones move them less
+        self.robust = bool(robust)
 
     # ------------------------------------------------------------------------------------
     def _speaker_stats(self, X: np.ndarray, g: np.ndarray, y: np.ndarray | None = None):
@@ -52,7 +63,11 @@ class SpeakerStandardizer:
             Xi = X[m]
             keys.append(k)
             counts.append(int(m.sum()))
-            if y is None:
+            if self.robust:
+                q1, med, q3 = np.percentile(Xi, [25, 50, 75], axis=0)
+                means.append(med)
+                vars_.append(((q3 - q1) / 1.349) ** 2)
+            elif y is None:
                 means.append(Xi.mean(axis=0))
                 vars_.append(Xi.var(axis=0))
             else:
@@ -78,7 +93,7 @@ class SpeakerStandardizer:
             out[m] = (X[m] - mean) / np.sqrt(np.maximum(v, self.prior_floor_))
         return out
 
-    def fit(self, X: np.ndarray, speakers: Sequence | None = None, y: Sequence | None = None) -> "SpeakerStandardizer":
+    def fit(self, X: np.ndarray, speakers: Sequence | None = None, y: Sequence | None = None) -> SpeakerStandardizer:
         """Fit on training features; ``y`` (labels) is used only with ``balance_classes``."""
         self._fit(X, speakers, y)
         return self

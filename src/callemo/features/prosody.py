@@ -23,6 +23,7 @@ Feature groups (names are prefixed by group):
 
 from __future__ import annotations
 
+import itertools
 from functools import lru_cache
 from typing import Any
 
@@ -54,7 +55,8 @@ def frame_signal(x: np.ndarray, win: int, hop: int) -> np.ndarray:
     if len(x) < win:
         x = np.pad(x, (0, win - len(x)))
     n = 1 + (len(x) - win) // hop
-    return np.lib.stride_tricks.as_strided(x, shape=(n, win), strides=(x.strides[0] * hop, x.strides[0]), writeable=False)
+    return np.lib.stride_tricks.as_strided(x, shape=(n, win), strides=(x.strides[0] * hop, x.strides[0]),
+                                           writeable=False)
 
 
 def track_f0(x: np.ndarray, sr: int, *, fmin: float = 60.0, fmax: float = 500.0, hop_s: float = 0.01,
@@ -182,8 +184,8 @@ class ProsodyExtractor(FeatureExtractor):
 
     version = 3
 
-    def __init__(self, sample_rate: int = 16000, n_mels: int = 26, n_mfcc: int = 14, fmin: float = 60.0, fmax: float = 500.0,
-                 level_norm: bool = True):
+    def __init__(self, sample_rate: int = 16000, n_mels: int = 26, n_mfcc: int = 14, fmin: float = 60.0,
+                 fmax: float = 500.0, level_norm: bool = True):
         super().__init__(sample_rate)
         self.level_norm = bool(level_norm)
         self.n_mels = int(n_mels)
@@ -279,9 +281,11 @@ class ProsodyExtractor(FeatureExtractor):
         # ---- energy / loudness ----
         dba = db[active]
         e = _stats(dba)
-        feats += e + [e[4] - e[2], _slope(dba, t[active]), float(np.std(np.diff(db))) if T > 1 else 0.0,
-                      float(db[voiced].mean()) if voiced.any() else e[0],
-                      float(db[active & ~voiced].mean()) if (active & ~voiced).any() else e[0]]
+        unvoiced = active & ~voiced
+        feats += [*e, e[4] - e[2], _slope(dba, t[active]),
+                  float(np.std(np.diff(db))) if T > 1 else 0.0,
+                  float(db[voiced].mean()) if voiced.any() else e[0],
+                  float(db[unvoiced].mean()) if unvoiced.any() else e[0]]
         mel_fb = _mel_fb(sr, nfft, self.n_mels, 20.0, sr / 2)
         M = P @ mel_fb.T  # (T, n_mels)
         loud = (M ** 0.3).sum(axis=1) / self.n_mels
@@ -289,7 +293,10 @@ class ProsodyExtractor(FeatureExtractor):
         # syllable-like peaks of the smoothed loudness contour
         k = np.ones(5) / 5
         ls = np.convolve(loud, k, mode="same")
-        pk = (ls[1:-1] > ls[:-2]) & (ls[1:-1] >= ls[2:]) & (ls[1:-1] > 0.5 * np.median(la) + 0.5 * ls.min()) if T > 2 else np.zeros(0, bool)
+        if T > 2:
+            pk = (ls[1:-1] > ls[:-2]) & (ls[1:-1] >= ls[2:]) & (ls[1:-1] > 0.5 * np.median(la) + 0.5 * ls.min())
+        else:
+            pk = np.zeros(0, bool)
         # shimmer proxy: frame-to-frame amplitude change in voiced runs (dB)
         vv = voiced[1:] & voiced[:-1]
         shimmer = float(np.abs(np.diff(db))[vv].mean()) if vv.any() else 0.0
@@ -310,7 +317,8 @@ class ProsodyExtractor(FeatureExtractor):
         pon, _ = _runs(pause)
         long_p = pon[pon >= 15]  # >= 150 ms
         _, uv = _runs(voiced)
-        feats += [len(on) / dur, float(on.mean()) * hop_s if len(on) else 0.0, float(on.std()) * hop_s if len(on) else 0.0,
+        feats += [len(on) / dur, float(on.mean()) * hop_s if len(on) else 0.0,
+                  float(on.std()) * hop_s if len(on) else 0.0,
                   float(uv.mean()) * hop_s if len(uv) else 0.0, float(pause.mean()), len(long_p) / dur]
 
         # ---- spectral shape ----
@@ -347,16 +355,18 @@ class ProsodyExtractor(FeatureExtractor):
             m = (freqs >= lo) & (freqs < hi)
             return P[:, m].sum(axis=1) + _EPS, (P[:, m].max(axis=1) + _EPS) if m.any() else np.full(T, _EPS)
 
-        lo_e, lo_max = band(50, 1000)
+        lo_e, _lo_max = band(50, 1000)
         hi_e, _ = band(1000, hi_top)
         _, h_lo = band(0, 2000)
         _, h_hi = band(2000, hi_top)
         alpha = 10 * np.log10(lo_e / hi_e)
         hamm = 10 * np.log10(h_lo / h_hi)
-        feats += [float(alpha[active].mean()), float(alpha[voiced].mean()) if voiced.any() else float(alpha[active].mean()),
-                  float(hamm[active].mean()), float(hamm[voiced].mean()) if voiced.any() else float(hamm[active].mean())]
+        feats += [float(alpha[active].mean()),
+                  float(alpha[voiced].mean()) if voiced.any() else float(alpha[active].mean()),
+                  float(hamm[active].mean()),
+                  float(hamm[voiced].mean()) if voiced.any() else float(hamm[active].mean())]
         edges = [0, 300, 700, 1200, 2000, 3000, ny + 1]
-        rel = np.stack([band(a, b)[0] for a, b in zip(edges[:-1], edges[1:])], axis=1)
+        rel = np.stack([band(a, b)[0] for a, b in itertools.pairwise(edges)], axis=1)
         rel = 10 * np.log10(rel / rel.sum(axis=1, keepdims=True))
         feats += [float(v) for v in rel[active].mean(axis=0)] + [float(v) for v in rel[active].std(axis=0)]
 

@@ -17,7 +17,7 @@ _SETS = {"egemaps": "eGeMAPSv02", "compare": "ComParE_2016"}
 
 def _opensmile():
     try:
-        import opensmile  # noqa: F401
+        import opensmile
     except ImportError:
         raise FeatureError(
             "the eGeMAPS / ComParE features need openSMILE, which is not installed: "

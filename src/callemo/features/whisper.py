@@ -62,13 +62,15 @@ def _load_model(path: str, compute_type: str, device: str):
             try:
                 import ctranslate2
             except ImportError:
-                raise FeatureError(f"{_MISSING}; ctranslate2 (a dependency of faster-whisper) is not installed") from None
+                raise FeatureError(
+                    f"{_MISSING}; ctranslate2 (a dependency of faster-whisper) is not installed"
+                ) from None
             if not os.path.isfile(os.path.join(path, "model.bin")):
                 raise FeatureError(f"{path}: not a CTranslate2 Whisper model folder (no model.bin)")
             try:
                 _MODELS[key] = ctranslate2.models.Whisper(path, device=device, intra_threads=1, inter_threads=1,
                                                           compute_type=compute_type)
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:
                 raise FeatureError(f"{path}: cannot load the Whisper model ({e})") from None
         return _MODELS[key]
 
@@ -105,8 +107,8 @@ class WhisperExtractor(FeatureExtractor):
     def params(self) -> dict[str, Any]:
         p = super().params()
         # model_path None = the packaged tiny.en (kept out of the cache key as a path, so caches are portable)
-        p.update(pool=self.pool, model_path=self.model_path, compute_type=self.compute_type, max_seconds=self.max_seconds,
-                 level_norm=self.level_norm)
+        p.update(pool=self.pool, model_path=self.model_path, compute_type=self.compute_type,
+                 max_seconds=self.max_seconds, level_norm=self.level_norm)
         return p
 
     # -- model --------------------------------------------------------------------------------

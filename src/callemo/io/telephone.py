@@ -1,7 +1,8 @@
 """Telephone-channel simulation: 8 kHz, 300-3400 Hz band, G.711 mu-law, optional noise.
 
-Usable as a function (:func:`telephone`) and as a training augmentation
-(:class:`TelephoneAugment`, which draws the SNR at random).
+Usable as a function (:func:`telephone`) and as the training / evaluation augmentation
+(:class:`TelephoneAugment`, which draws the SNR at random; :func:`callemo.train.manifest.load_signals`
+uses it with a generator seeded from each row).
 """
 
 from __future__ import annotations
@@ -81,15 +82,31 @@ def telephone(
 
 
 class TelephoneAugment:
-    """Random telephone degradation for training: SNR drawn from ``snr_range`` (or clean)."""
+    """Random telephone degradation for training and evaluation, the one used everywhere: with
+    probability ``p_noise`` noise at an SNR drawn uniformly from ``snr_range`` (``None``: codec
+    only), then :func:`telephone`.
 
-    def __init__(self, snr_range: tuple[float, float] | None = (10.0, 30.0), p_noise: float = 0.7, seed: int | None = None):
+    Draws come from the generator passed per call (``rng``: e.g. seeded from the item, so an item
+    always gets the same degradation) or else from the augmenter's own, seeded with ``seed``.
+    """
+
+    def __init__(self, snr_range: tuple[float, float] | None = (10.0, 30.0), p_noise: float = 0.7,
+                 seed: int | None = None):
+        if snr_range is not None and not (len(snr_range) == 2 and snr_range[0] <= snr_range[1]):
+            raise ValueError(f"snr_range must be (low, high) with low <= high, got {snr_range}")
+        if not 0.0 <= p_noise <= 1.0:
+            raise ValueError(f"p_noise must be in [0, 1], got {p_noise}")
         self.snr_range = snr_range
         self.p_noise = p_noise
         self.rng = np.random.default_rng(seed)
 
-    def __call__(self, x: np.ndarray, sr: int) -> tuple[np.ndarray, int]:
-        snr = None
-        if self.snr_range is not None and self.rng.random() < self.p_noise:
-            snr = float(self.rng.uniform(*self.snr_range))
-        return telephone(x, sr, snr_db=snr, rng=self.rng)
+    def draw_snr(self, rng: np.random.Generator | None = None) -> float | None:
+        """The SNR (dB) of the next item, or ``None`` for no noise."""
+        rng = self.rng if rng is None else rng
+        if self.snr_range is not None and rng.random() < self.p_noise:
+            return float(rng.uniform(*self.snr_range))
+        return None
+
+    def __call__(self, x: np.ndarray, sr: int, rng: np.random.Generator | None = None) -> tuple[np.ndarray, int]:
+        rng = self.rng if rng is None else rng
+        return telephone(x, sr, snr_db=self.draw_snr(rng), rng=rng)

@@ -19,7 +19,8 @@ from __future__ import annotations
 import itertools
 import math
 import warnings
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -28,6 +29,7 @@ from ..utils import plain
 from .continuous import DIMENSIONS, AnnotationError, check_frame, resample_traces
 
 DEFAULT_BINS = 21  # levels -1, -0.9, ..., 1
+AlphaLevel = Literal["nominal", "ordinal", "interval", "ratio"]  # krippendorff's levels of measurement
 
 
 # ------------------------------------------------------------------------------------------- ICC
@@ -100,7 +102,7 @@ def quantise(values, bins: int | None = DEFAULT_BINS, *, low: float = -1.0, high
     return np.where(np.isfinite(x), low + k * step, np.nan)
 
 
-def krippendorff_alpha(ratings, level: str = "interval") -> float:
+def krippendorff_alpha(ratings, level: AlphaLevel = "interval") -> float:
     """Krippendorff's alpha of a (items x raters) matrix (NaN = missing) through the
     ``krippendorff`` package. Non-numeric labels are coded as integers for ``nominal``."""
     import krippendorff
@@ -147,7 +149,7 @@ def trace_agreement(wide: pd.DataFrame | np.ndarray, *, bins: int | None = DEFAU
         "icc_ci": [lo, hi],
         "pearson": mean_pairwise_pearson(complete),
         "alpha": krippendorff_alpha(quantise(x, bins), level="interval"),
-        "n": int(len(complete)),
+        "n": len(complete),
         "n_annotators": int(x.shape[1]),
     }
 
@@ -234,7 +236,7 @@ def labels_wide(df: pd.DataFrame, *, item: str | list[str] = "item", annotator: 
                 label: str = "label") -> pd.DataFrame:
     """Long categorical annotations (one row per item and annotator) as an (item x annotator) table."""
     keys = [item] if isinstance(item, str) else list(item)
-    dup = df.duplicated(keys + [annotator])
+    dup = df.duplicated([*keys, annotator])
     if dup.any():
         r = df[dup].iloc[0]
         raise AnnotationError(None, None, f"annotator {r[annotator]!r} labelled item "
@@ -261,7 +263,8 @@ def cohen_kappa(a, b) -> float:
 def fleiss_kappa(wide) -> float:
     """Fleiss' kappa (statsmodels) of an (items x annotators) label table; items with a missing
     label are left out (Fleiss needs the same number of ratings per item)."""
-    from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa as _fk
+    from statsmodels.stats.inter_rater import aggregate_raters
+    from statsmodels.stats.inter_rater import fleiss_kappa as _fk
 
     w = pd.DataFrame(wide)
     w = w[~w.map(_missing).any(axis=1)] if hasattr(w, "map") else w[~w.applymap(_missing).any(axis=1)]
@@ -299,8 +302,8 @@ def categorical_agreement(wide: pd.DataFrame) -> dict:
     kappas = [p["cohen_kappa"] for p in pairs.values() if math.isfinite(p["cohen_kappa"])]
     agrees = [p["agreement"] for p in pairs.values() if math.isfinite(p["agreement"])]
     return {
-        "n_items": int(len(w)),
-        "n_complete": int(len(complete)),
+        "n_items": len(w),
+        "n_complete": len(complete),
         "n_annotators": len(anns),
         "raw_agreement": raw,
         "pairwise_agreement": float(np.mean(agrees)) if agrees else float("nan"),

@@ -42,9 +42,9 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -85,7 +85,8 @@ def read_categorical(path: str | os.PathLike, *, root: str | os.PathLike | None 
     file_col = next((lower[a] for a in _FILE_ALIASES if a in lower), None)
     seg_col = lower.get("segment")
     if file_col is None and seg_col is None:
-        raise AnnotationError(p, 1, f"missing column 'file' (or 'path' / 'segment'); found: {', '.join(raw.columns[:-1])}")
+        raise AnnotationError(p, 1, "missing column 'file' (or 'path' / 'segment'); "
+                                    f"found: {', '.join(raw.columns[:-1])}")
     wide_cols = [c for c in raw.columns if c.lower().startswith(_WIDE_PREFIXES) and len(c) > 6]
     label_col = next((lower[a] for a in _LABEL_ALIASES if a in lower), None)
     ann_col = next((lower[a] for a in _ANN_ALIASES if a in lower), None)
@@ -127,7 +128,8 @@ def read_categorical(path: str | os.PathLike, *, root: str | os.PathLike | None 
     bad = np.flatnonzero(np.isfinite(end) & (end <= np.nan_to_num(start, nan=0.0)))
     if bad.size:
         i = bad[0]
-        raise AnnotationError(p, int(lines[i]), f"end {end[i]:g} is not after start {np.nan_to_num(start[i]):g}", field="end")
+        raise AnnotationError(p, int(lines[i]), f"end {end[i]:g} is not after start {np.nan_to_num(start[i]):g}",
+                              field="end")
 
     def text(col, name, required):
         if col is None:
@@ -154,7 +156,8 @@ def read_categorical(path: str | os.PathLike, *, root: str | os.PathLike | None 
     spk = text(spk_col, "speaker", False)
     roles = text(role_col, "role", False)
     out["speaker"] = [s or (Path(f).stem + (f"_{r}" if r else "")) for s, f, r in zip(spk, files, roles)]
-    used = {file_col, seg_col, lower.get("start"), lower.get("end"), label_col, ann_col, spk_col, "line", "annotator", "label"}
+    used = {file_col, seg_col, lower.get("start"), lower.get("end"), label_col, ann_col, spk_col, "line", "annotator",
+            "label"}
     for c in long.columns:
         if c not in used and c not in out.columns:
             out[c] = long[c].to_numpy()
@@ -219,8 +222,8 @@ def gold_label(labels: Sequence[str], rule: str = "majority", *, tie: str = "dis
         if tie == "first":
             return next(x for x in labs if x in best)
         if tie == "emotional-wins":
-            emo = [b for b in best if not _is_neutral(b, neutral)]
-            return emo[0] if len(emo) == 1 else None
+            emotional = [b for b in best if not _is_neutral(b, neutral)]
+            return emotional[0] if len(emotional) == 1 else None
         raise ValueError(f"unknown tie rule {tie!r} ({', '.join(TIE_RULES)})")
     if rule == "emotional-wins":
         emo = Counter(x for x in labs if not _is_neutral(x, neutral))
@@ -312,8 +315,9 @@ def _merge_map(merge: Mapping[str, str] | Iterable[str] | None) -> dict[str, str
 
     if not merge:
         return {}
+    pairs: list[tuple[str, str]]
     if isinstance(merge, Mapping):
-        pairs = merge.items()
+        pairs = list(merge.items())
     else:
         pairs = []
         for m in merge:
@@ -361,7 +365,8 @@ def harmonise(
     from .schemes import drop_rare, merge_labels
 
     d = annotations.copy()
-    steps = [("annotated items", int(d.groupby(["file", "segment", d["start"].fillna(-1), d["end"].fillna(-1)]).ngroups))]
+    n_items = d.groupby(["file", "segment", d["start"].fillna(-1), d["end"].fillna(-1)]).ngroups
+    steps = [("annotated items", int(n_items))]
     if canonical:
         d = canonical_labels(d, "label")
     else:
@@ -395,21 +400,17 @@ def to_manifest(items: pd.DataFrame) -> pd.DataFrame:
     return m[first + [c for c in m.columns if c not in first]]
 
 
-def write_gold_manifest(items: pd.DataFrame, path: str | os.PathLike, *, relative: bool = True) -> Path:
-    """Write gold items as a manifest CSV (paths relative to the manifest's folder by default)
-    with :func:`callemo.train.manifest.write_manifest`."""
-    from ..train.manifest import write_manifest
-
-    m = to_manifest(items)
-    if relative:
-        # ids that are not paths stay as they are
-        looks_path = m["path"].map(lambda s: os.path.isabs(str(s)))
-        if not looks_path.all():
-            relative = False
-    return write_manifest(m, path, relative=relative)
-
-
 __all__ = [
-    "HarmoniseResult", "NEUTRAL_LABELS", "RULES", "TIE_RULES", "canonical_labels", "gold_label", "gold_labels",
-    "harmonise", "items_wide", "read_categorical", "to_binary", "to_manifest", "write_gold_manifest",
+    "NEUTRAL_LABELS",
+    "RULES",
+    "TIE_RULES",
+    "HarmoniseResult",
+    "canonical_labels",
+    "gold_label",
+    "gold_labels",
+    "harmonise",
+    "items_wide",
+    "read_categorical",
+    "to_binary",
+    "to_manifest",
 ]

@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable, Literal, Optional
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -71,14 +72,14 @@ class ContextAnnotation(BaseModel):
     file: str
     annotator: str = "1"
     role: Literal["client", "agent"]
-    social_role: Optional[str] = None
-    gender: Optional[Literal["male", "female", "unknown"]] = None
-    empathy: Optional[float] = None
-    engagement: Optional[float] = None
-    satisfaction: Optional[float] = None
-    urgency: Optional[float] = None
-    purpose: Optional[str] = None
-    resolution: Optional[Literal["resolved", "unresolved", "partial", "unknown"]] = None
+    social_role: str | None = None
+    gender: Literal["male", "female", "unknown"] | None = None
+    empathy: float | None = None
+    engagement: float | None = None
+    satisfaction: float | None = None
+    urgency: float | None = None
+    purpose: str | None = None
+    resolution: Literal["resolved", "unresolved", "partial", "unknown"] | None = None
 
     @field_validator("file", "annotator")
     @classmethod
@@ -231,7 +232,8 @@ def correlation_matrix(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame,
         for j in range(i, len(cols)):
             if i == j:
                 ok = np.isfinite(x[:, i])
-                r.iloc[i, i], pv.iloc[i, i], n.iloc[i, i] = (1.0 if np.ptp(x[ok, i]) > 0 else np.nan), 0.0, int(ok.sum())
+                r.iloc[i, i] = 1.0 if np.ptp(x[ok, i]) > 0 else np.nan
+                pv.iloc[i, i], n.iloc[i, i] = 0.0, int(ok.sum())
                 continue
             rr, pp, nn = _pearson(x[:, i], x[:, j])
             r.iloc[i, j] = r.iloc[j, i] = rr
@@ -252,7 +254,7 @@ def variable_table(df: pd.DataFrame, variables: Iterable[str] = SCALES, *, by_an
     per ``<variable>_<role>_<annotator>`` with ``by_annotator``; empty combinations left out."""
     variables = [v for v in variables if v in df.columns]
     cols = ["role", "annotator"] if by_annotator else ["role"]
-    long = df.melt(id_vars=["file"] + cols, value_vars=variables, var_name="variable", value_name="value")
+    long = df.melt(id_vars=["file", *cols], value_vars=variables, var_name="variable", value_name="value")
     long["value"] = pd.to_numeric(long["value"], errors="coerce")
     long = long.dropna(subset=["value"])
     if long.empty:
@@ -404,7 +406,7 @@ def attach_context(items: pd.DataFrame, context: pd.DataFrame, *, file_column: s
     person = ("gender", "empathy", "engagement")
     new: dict[str, list] = {c: [] for c in person + CALL_LEVEL}
     has_role = role_column in out.columns
-    for i, row in enumerate(out.to_dict("records")):
+    for row in out.to_dict("records"):
         name = str(row[col])
         client = find(name, "client")
         me = find(name, str(row[role_column]).strip().lower()) if has_role else None
@@ -426,7 +428,20 @@ def attach_context(items: pd.DataFrame, context: pd.DataFrame, *, file_column: s
 
 
 __all__ = [
-    "CALL_LEVEL", "ContextAnnotation", "attach_context", "GENDERS", "PURPOSES", "RESOLUTIONS", "ROLES", "SCALES", "annotator_correlations",
-    "context_gold", "context_report", "correlation_matrix", "heatmap_png", "purpose_category", "read_context",
+    "CALL_LEVEL",
+    "GENDERS",
+    "PURPOSES",
+    "RESOLUTIONS",
+    "ROLES",
+    "SCALES",
+    "ContextAnnotation",
+    "annotator_correlations",
+    "attach_context",
+    "context_gold",
+    "context_report",
+    "correlation_matrix",
+    "heatmap_png",
+    "purpose_category",
+    "read_context",
     "variable_table",
 ]

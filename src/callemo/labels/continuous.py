@@ -23,7 +23,8 @@ divided down to [-1, 1]. Every problem is an :class:`AnnotationError` naming the
 
 :func:`resample_traces` brings all annotators of a recording onto a common time grid (cubic
 spline by default, as paper 000 does), and :func:`gold_standard` combines them (mean of the
-annotators by default; ``median``, ``ewe`` or any callable).
+annotators by default; ``median``, ``ewe`` or any callable); :func:`traces_from_gold` puts a gold
+standard on a model's label grid.
 """
 
 from __future__ import annotations
@@ -31,9 +32,10 @@ from __future__ import annotations
 import csv
 import io as _io
 import math
+import os
 import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -71,7 +73,7 @@ class AnnotationError(CallemoError):
 
 # ----------------------------------------------------------------------------------------- reading
 
-def read_text_csv(path: str | Path) -> tuple[Path, pd.DataFrame]:
+def read_text_csv(path: str | os.PathLike) -> tuple[Path, pd.DataFrame]:
     """Read an annotation CSV as strings (blanks stay ``""``), header names stripped.
 
     Returns the path and the table; raises :class:`AnnotationError` for a missing, empty,
@@ -211,7 +213,7 @@ def _read_long(path: Path, rows, header_line: int, cols: dict[str, int], *, file
     default_file = file if file is not None else path.stem
     recs = []
     for line, fields in rows:
-        def get(c):
+        def get(c, line=line, fields=fields):
             j = cols.get(c)
             if j is None:
                 return None
@@ -320,7 +322,7 @@ def _read_one(path: Path, *, scale, file, annotator, fmt) -> pd.DataFrame:
     neg = np.flatnonzero(t < 0)
     if neg.size:
         raise AnnotationError(path, int(lines[neg[0]]), f"negative time {t[neg[0]]:g}", field="time")
-    for _, pos in df.groupby(["file", "annotator"], sort=False).indices.items():
+    for pos in df.groupby(["file", "annotator"], sort=False).indices.values():
         tt = t[pos]
         bad = np.flatnonzero(np.diff(tt) <= 0)
         if bad.size:
@@ -637,7 +639,43 @@ def attach_gold(items: pd.DataFrame, gold: pd.DataFrame, *, file_column: str | N
     return out
 
 
+
+
+def traces_from_gold(gold: pd.DataFrame, files: Sequence[str], label_hop: float,
+                     durations: Sequence[float]) -> list[np.ndarray]:
+    """``(n_labels, 2)`` (valence, arousal) arrays, one per recording of ``files``, on the grid
+    ``k * label_hop`` (``k * label_hop < duration``), from a gold standard frame (``file, time,
+    valence, arousal``): cubic-spline resampling through :func:`resample_traces`, held constant
+    beyond the annotated span. The targets of the continuous regressor's training."""
+    g = gold.copy()
+    if "annotator" not in g.columns:
+        g["annotator"] = "gold"
+    res = resample_traces(g[["file", "time", "annotator", "valence", "arousal"]], 1.0 / label_hop, "cubic")
+    out = []
+    for f, dur in zip(files, durations):
+        r = res[res["file"] == f].sort_values("time")
+        if r.empty:
+            raise AnnotationError(None, None, f"no annotations for recording {f!r} in the gold standard")
+        n = max(1, math.ceil(dur / label_hop - 1e-9))
+        t = np.arange(n) * label_hop
+        tr = np.stack([np.interp(t, r["time"].to_numpy(), r[d].to_numpy()) for d in ("valence", "arousal")], 1)
+        out.append(tr.astype(np.float32))
+    return out
+
+
 __all__ = [
-    "AnnotationError", "COLUMNS", "attach_gold", "DIMENSIONS", "GOLD_RULES", "check_frame", "gold_standard", "read_gold",
-    "read_continuous", "register_gold_rule", "resample_traces", "traces_wide", "write_continuous",
+    "COLUMNS",
+    "DIMENSIONS",
+    "GOLD_RULES",
+    "AnnotationError",
+    "attach_gold",
+    "check_frame",
+    "gold_standard",
+    "read_continuous",
+    "read_gold",
+    "register_gold_rule",
+    "resample_traces",
+    "traces_from_gold",
+    "traces_wide",
+    "write_continuous",
 ]

@@ -23,8 +23,9 @@ of operations is: synonyms -> ``merge`` -> setting -> ``drop`` -> ``drop_rare(mi
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import pandas as pd
 
@@ -133,7 +134,8 @@ def drop_rare(df: pd.DataFrame, min_count: int, column: str = "emotion") -> pd.D
     return df[df[column].isin(keep)].copy()
 
 
-def apply_setting(df: pd.DataFrame, setting: str | Mapping[str, Any] | "LabelSetting" = "full", column: str = "emotion") -> pd.DataFrame:
+def apply_setting(df: pd.DataFrame, setting: str | Mapping[str, Any] | LabelSetting = "full",
+                  column: str = "emotion") -> pd.DataFrame:
     """Apply a label setting (a name, a config mapping or a :class:`LabelSetting`).
 
     Returns a copy with ``column`` relabelled and the rows outside the setting dropped; the
@@ -163,7 +165,7 @@ class LabelSetting:
         self.min_count = int(self.min_count or 0)
 
     @classmethod
-    def from_config(cls, obj: "str | Mapping[str, Any] | LabelSetting | None") -> "LabelSetting":
+    def from_config(cls, obj: str | Mapping[str, Any] | LabelSetting | None) -> LabelSetting:
         if obj is None:
             return cls()
         if isinstance(obj, LabelSetting):
@@ -174,7 +176,8 @@ class LabelSetting:
             known = {"setting", "merge", "drop", "min_count"}
             extra = set(obj) - known - {"name"}
             if extra:
-                raise LabelError(f"unknown key(s) in label setting: {', '.join(sorted(extra))} (known: {', '.join(sorted(known))})")
+                raise LabelError(f"unknown key(s) in label setting: {', '.join(sorted(extra))} "
+                                 f"(known: {', '.join(sorted(known))})")
             return cls(
                 setting=obj.get("setting", obj.get("name", "full")),
                 merge=obj.get("merge") or {},
@@ -184,7 +187,8 @@ class LabelSetting:
         raise LabelError(f"cannot read a label setting from {obj!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"setting": self.setting, "merge": dict(self.merge), "drop": list(self.drop), "min_count": self.min_count}
+        return {"setting": self.setting, "merge": dict(self.merge), "drop": list(self.drop),
+                "min_count": self.min_count}
 
     def map_label(self, label: str) -> str | None:
         """The label of one item under this setting (``None`` = dropped; ignores ``min_count``)."""
@@ -193,10 +197,10 @@ class LabelSetting:
         x = canonical_label(label)
         m = {canonical_label(k): str(v).strip().lower() for k, v in self.merge.items()}
         x = m.get(x, x)
-        x = self._setting_map(x)
-        if x is None or x in {canonical_label(d) for d in self.drop}:
+        mapped = self._setting_map(x)
+        if mapped is None or mapped in {canonical_label(d) for d in self.drop}:
             return None
-        return x
+        return mapped
 
     def _setting_map(self, x: str) -> str | None:
         if self.setting == "full":
@@ -213,7 +217,8 @@ class LabelSetting:
 
     def apply(self, df: pd.DataFrame, column: str = "emotion") -> pd.DataFrame:
         if column not in df.columns:
-            raise LabelError(f"no column {column!r} to apply the label setting to (columns: {', '.join(map(str, df.columns))})")
+            raise LabelError(f"no column {column!r} to apply the label setting to "
+                             f"(columns: {', '.join(map(str, df.columns))})")
         out = df.copy()
         out[column] = out[column].map(lambda v: self.map_label(v))
         out = out[out[column].notna()].copy()
@@ -231,7 +236,20 @@ class LabelSetting:
 
 
 __all__ = [
-    "CANONICAL", "SYNONYMS", "POLARITY", "BINARY", "NON_LABELS", "SETTING_LABELS", "SETTINGS", "CIRCUMPLEX",
-    "LabelError", "LabelSetting", "canonical_label", "canonicalize", "merge_labels", "drop_labels",
-    "drop_rare", "apply_setting",
+    "BINARY",
+    "CANONICAL",
+    "CIRCUMPLEX",
+    "NON_LABELS",
+    "POLARITY",
+    "SETTINGS",
+    "SETTING_LABELS",
+    "SYNONYMS",
+    "LabelError",
+    "LabelSetting",
+    "apply_setting",
+    "canonical_label",
+    "canonicalize",
+    "drop_labels",
+    "drop_rare",
+    "merge_labels",
 ]

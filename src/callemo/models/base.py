@@ -22,17 +22,19 @@ from __future__ import annotations
 import datetime as _dt
 import importlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
+import pandas as pd
 import yaml
 
 from ..errors import CallemoError
 from ..utils import plain
 
 MODEL_CARD = "model.yaml"
-_REGISTRY: dict[str, type["EmotionModel"]] = {}
+_REGISTRY: dict[str, type[EmotionModel]] = {}
 #: modules imported on demand to find a model type (keeps CLI start-up light)
 _TYPE_MODULES = {
     "svm": "callemo.models.svm",
@@ -59,7 +61,7 @@ def register_model(name: str):
     return deco
 
 
-def model_class(name: str) -> type["EmotionModel"]:
+def model_class(name: str) -> type[EmotionModel]:
     if name not in _REGISTRY and name in _TYPE_MODULES:
         importlib.import_module(_TYPE_MODULES[name])
     if name not in _REGISTRY:
@@ -78,26 +80,77 @@ class EmotionModel:
     """
 
     model_type: ClassVar[str] = "base"
+    #: the family's configuration keys with their defaults; ``None`` = not declared (then
+    #: :func:`callemo.train.config.validate_config` cannot catch a misspelt key)
+    defaults: ClassVar[dict[str, Any] | None] = None
     labels: list[str]
     sample_rate: int = 16000
     min_duration: float = 0.5
+    #: a prediction whose top probability is below this is ``unknown`` (model card key
+    #: ``unknown_below``; 0 = always the top label). Meaningful for calibrated models.
+    unknown_below: float = 0.0
 
     def __init__(self, config: dict[str, Any] | None = None):
         self.config: dict[str, Any] = dict(config or {})
         self.card: dict[str, Any] = {}
 
+    @property
+    def per_speaker_normalisation(self) -> bool:
+        """Whether the model standardises its features per speaker (``normalisation: speaker``).
+
+        Such a model must see all of a speaker's segments in one ``predict_proba`` call, with
+        ``speakers`` given: the statistics come from them. Composite models (an ensemble) override
+        this to be true when any member is.
+        """
+        return str(self.config.get("normalisation", "none")).lower() == "speaker"
+
     # -- training / inference -------------------------------------------------------------
-    def fit(self, signals: Sequence[np.ndarray], y: Sequence[str], speakers: Sequence[str] | None = None, **kw) -> "EmotionModel":
-        raise NotImplementedError
+    def fit(self, signals: Sequence[np.ndarray], y: Sequence[str], speakers: Sequence[str] | None = None,
+            **kw: Any) -> EmotionModel:
+        """Fit in place (families whose fitting is a library call); neural networks are trained by
+        their task in :mod:`callemo.train` instead: use :func:`callemo.train.fit_model` for any model."""
+        raise ModelError(f"{self.model_type} models are trained by a task: use callemo.train.fit_model(model, ...)")
 
     def predict_proba(self, signals: Sequence[np.ndarray], speakers: Sequence[str] | None = None) -> np.ndarray:
         raise NotImplementedError
 
-    def predict(self, signals: Sequence[np.ndarray], speakers: Sequence[str] | None = None) -> list[str]:
-        p = self.predict_proba(signals, speakers)
-        return [self.labels[i] for i in p.argmax(axis=1)]
+    def predict(self, data: pd.DataFrame | Sequence[np.ndarray], speakers: Sequence[str] | None = None) -> pd.DataFrame:
+        """Predictions as columns on the input's index: ``emotion``, ``confidence`` and one
+        ``p_<label>`` per label (audinterface's ``process_index``).
 
-    def predict_dimensions(self, signals: Sequence[np.ndarray], speakers: Sequence[str] | None = None) -> np.ndarray | None:
+        ``data`` is either a segment table indexed by ``(file, start, end)`` (seconds): each row's
+        audio is read from ``file`` at the model's rate (one channel where the table has a
+        ``channel`` column, else the mix) and its ``speaker`` column gives the speakers; or a
+        sequence of mono signals already at :attr:`sample_rate` (index ``0..n-1``; ``speakers``
+        optional). Segments shorter than :attr:`min_duration` are not judged (emotion ``unknown``,
+        confidence 0, NaN probabilities); judged ones whose confidence is below
+        :attr:`unknown_below` are ``unknown`` too but keep their probabilities.
+        """
+        from ..segments import add_probabilities  # (pyannote.core: kept out of `import callemo.models`)
+
+        if isinstance(data, pd.DataFrame):
+            signals = segment_signals(data, self.sample_rate)
+            index: pd.Index = data.index
+            if speakers is None and "speaker" in data.columns:
+                speakers = data["speaker"].astype(str).tolist()
+        else:
+            signals = [np.asarray(x, dtype=np.float32) for x in data]
+            index = pd.RangeIndex(len(signals))
+        if speakers is not None and len(speakers) != len(signals):
+            raise ModelError(f"{len(speakers)} speakers for {len(signals)} segments")
+        short = np.array([len(x) < self.min_duration * self.sample_rate - 1 for x in signals], dtype=bool)
+        proba = np.zeros((len(signals), len(self.labels)))
+        judged = np.flatnonzero(~short).tolist()
+        if judged:
+            proba[judged] = self.predict_proba([signals[i] for i in judged],
+                                               None if speakers is None else [speakers[i] for i in judged])
+        out = add_probabilities(pd.DataFrame(index=index), proba, list(self.labels), unknown_mask=short)
+        unsure = ~short & (out["confidence"].to_numpy(float) < float(self.unknown_below))
+        out["emotion"] = out["emotion"].astype(object).where(~unsure, "unknown")  # as add_probabilities does
+        return out
+
+    def predict_dimensions(self, signals: Sequence[np.ndarray],
+                           speakers: Sequence[str] | None = None) -> np.ndarray | None:
         """(valence, arousal) per signal when the model regresses them; ``None`` otherwise."""
         return None
 
@@ -107,7 +160,7 @@ class EmotionModel:
         raise NotImplementedError
 
     @classmethod
-    def _load(cls, directory: Path, card: dict[str, Any]) -> "EmotionModel":
+    def _load(cls, directory: Path, card: dict[str, Any]) -> EmotionModel:
         raise NotImplementedError
 
     def save(self, directory: str | os.PathLike, **card_extra: Any) -> Path:
@@ -123,15 +176,34 @@ class EmotionModel:
         card.update(self.card)
         card.update(self._save(d) or {})
         card.update(card_extra)
-        card.setdefault("created", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
-        (d / MODEL_CARD).write_text(yaml.safe_dump(_plain(card), sort_keys=False, allow_unicode=True))
+        card.setdefault("created", _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
+        # NaN stays NaN in the card: YAML writes it
+        (d / MODEL_CARD).write_text(yaml.safe_dump(plain(card, nan_to_none=False), sort_keys=False, allow_unicode=True))
         self.card = card
         return d
 
 
-def _plain(obj: Any) -> Any:
-    """Make numpy scalars/arrays YAML-safe (NaN stays NaN: YAML writes it)."""
-    return plain(obj, nan_to_none=False)
+def segment_signals(table: pd.DataFrame, sample_rate: int) -> list[np.ndarray]:
+    """The audio of every row of a segment table (index ``file, start, end``) at ``sample_rate``:
+    each file is read once; a ``channel`` column picks that channel (NaN = the mix)."""
+    from ..io import load_audio
+    from ..segments import INDEX
+
+    if list(table.index.names) != INDEX:
+        raise ModelError(f"a segment table is indexed by {INDEX}, not {list(table.index.names)}")
+    files = table.index.get_level_values("file").astype(str)
+    starts = table.index.get_level_values("start").to_numpy(float)
+    ends = table.index.get_level_values("end").to_numpy(float)
+    chans = table["channel"].to_numpy() if "channel" in table.columns else np.full(len(table), np.nan)
+    audio: dict[tuple[str, int | None], np.ndarray] = {}
+    out = []
+    for f, a, b, c in zip(files, starts, ends, chans):
+        ch = None if c is None or (isinstance(c, float) and np.isnan(c)) else int(c)
+        if (f, ch) not in audio:
+            audio[(f, ch)] = load_audio(f, sample_rate, channel=ch)[0]
+        x = audio[(f, ch)]
+        out.append(x[int(round(a * sample_rate)): int(round(b * sample_rate))])
+    return out
 
 
 def default_model_dir() -> Path:
@@ -165,16 +237,8 @@ def load_model(directory: str | os.PathLike | None = None) -> EmotionModel:
     model.labels = list(card["labels"])
     model.sample_rate = int(card.get("sample_rate", model.sample_rate))
     model.min_duration = float(card.get("min_duration", model.min_duration))
+    model.unknown_below = float(card.get("unknown_below", 0.0))
     return model
-
-
-def fit_kwargs(model: EmotionModel, **candidates: Any) -> dict[str, Any]:
-    """The optional training inputs (e.g. ``gender`` for multitask models) that ``model.fit``
-    names explicitly and that are available (not ``None``)."""
-    import inspect
-
-    params = inspect.signature(model.fit).parameters
-    return {k: v for k, v in candidates.items() if v is not None and k in params}
 
 
 def build_model(config: dict[str, Any]) -> EmotionModel:

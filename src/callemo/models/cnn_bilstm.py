@@ -1,6 +1,8 @@
 """Temporal CNN-BiLSTM emotion classifier (paper 002, Deschamps-Berger, Lamel & Devillers 2021).
 
-Pipeline, as in the paper (deviations are configuration and are listed in ``docs/neural.md``):
+Pipeline, as in the paper (deviations are configuration and are listed in ``docs/neural.md``); this
+module holds the network and the predictor, steps 5 and 6 are the training task
+(:func:`callemo.train.neural.fit_cnn_bilstm`):
 
 1. log-mel spectrogram (25 ms Hanning window, 10 ms hop) with deltas and delta-deltas
    (``callemo.features.get_extractor("logmel")``, cached on disk), standardised per speaker (each
@@ -25,32 +27,30 @@ About 200 k trainable parameters with the default configuration (40 mels -> 120 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from ..features.base import get_extractor
+from ..features.cache import extract
 from .base import EmotionModel, ModelError, register_model
 from .torch_common import (
-    balanced_indices,
     conv_out_length,
     count_parameters,
     he_init,
     iterate_minibatches,
     lengths_to_mask,
     load_state,
-    make_optimizer,
     pad_sequences,
+    read_state,
     save_state,
-    seed_everything,
     select_device,
     set_threads,
-    speaker_validation_split,
-    train_loop,
-    unweighted_accuracy,
 )
 
 log = logging.getLogger(__name__)
@@ -184,69 +184,16 @@ class TemporalCNNBiLSTM(nn.Module):
 # features, sub-segments, aggregation
 # --------------------------------------------------------------------------------------------
 
-def _fallback_logmel(x: np.ndarray, sr: int, n_mels: int) -> np.ndarray:
-    """Log-mel + deltas + delta-deltas (25 ms Hanning, 10 ms hop); used only when
-    ``callemo.features`` has no ``logmel`` extractor."""
-    import librosa
-
-    win = int(round(0.025 * sr))
-    hop = int(round(0.010 * sr))
-    n_fft = 1 << (win - 1).bit_length()
-    x = np.asarray(x, dtype=np.float32)
-    if len(x) < win:
-        x = np.pad(x, (0, win - len(x)))
-    S = librosa.feature.melspectrogram(y=x, sr=sr, n_fft=n_fft, hop_length=hop, win_length=win, window="hann",
-                                       n_mels=n_mels, power=2.0)
-    logS = np.log(S + 1e-10)
-    w = min(9, logS.shape[1] if logS.shape[1] % 2 else logS.shape[1] - 1)
-    if w >= 3:
-        d1 = librosa.feature.delta(logS, width=w, order=1, mode="nearest")
-        d2 = librosa.feature.delta(logS, width=w, order=2, mode="nearest")
-    else:
-        d1 = np.zeros_like(logS)
-        d2 = np.zeros_like(logS)
-    return np.concatenate([logS, d1, d2], axis=0).T.astype(np.float32)
-
-
-class _LocalLogMel:
-    kind = "frames"
-    name = "logmel"
-
-    def __init__(self, sample_rate: int, n_mels: int = 40, **_):
-        self.sample_rate = int(sample_rate)
-        self.n_mels = int(n_mels)
-
-    def params(self):
-        return {"name": "logmel", "impl": "cnn_bilstm-fallback", "sample_rate": self.sample_rate, "n_mels": self.n_mels}
-
-    def process_signal(self, x, sr=None):
-        return _fallback_logmel(x, self.sample_rate, self.n_mels)
-
-
 def make_extractor(spec: dict[str, Any], sample_rate: int):
-    """The project's ``logmel`` extractor (or the local fallback while it is missing)."""
+    """The ``callemo.features`` extractor named by ``spec`` (``{name: logmel, n_mels: 40}``)."""
     spec = dict(spec or {})
-    name = spec.pop("name", "logmel")
-    try:
-        from ..features.base import get_extractor
-
-        return get_extractor(name, sample_rate=sample_rate, **spec)
-    except (ImportError, ModuleNotFoundError) as e:
-        log.warning("callemo.features has no %s extractor yet (%s); using the local log-mel", name, e)
-    except Exception as e:  # FeatureError: unknown name
-        if name != "logmel" or "unknown feature extractor" not in str(e):
-            raise
-    return _LocalLogMel(sample_rate, **spec)
+    return get_extractor(spec.pop("name", "logmel"), sample_rate=sample_rate, **spec)
 
 
-def compute_features(extractor, signals: Sequence[np.ndarray], *, jobs: int = 1, cache: bool = True) -> list[np.ndarray]:
-    try:
-        from ..features.cache import extract
-    except ImportError:
-        extract = None
-    if extract is not None and not isinstance(extractor, _LocalLogMel):
-        return [np.asarray(f, dtype=np.float32) for f in extract(extractor, list(signals), jobs=jobs, cache=cache)]
-    return [extractor.process_signal(np.asarray(x, dtype=np.float32)) for x in signals]
+def compute_features(extractor, signals: Sequence[np.ndarray], *, jobs: int = 1,
+                     cache: bool = True) -> list[np.ndarray]:
+    """Frame features of every signal (through the disk cache when ``cache``)."""
+    return [np.asarray(f, dtype=np.float32) for f in extract(extractor, list(signals), jobs=jobs, cache=cache)]
 
 
 def subsegment_starts(n_frames: int, size: int, hop: int, min_new: int) -> list[int]:
@@ -290,6 +237,8 @@ def aggregate(post: np.ndarray, owner: np.ndarray, n_items: int, how: str) -> np
 class CNNBiLSTMModel(EmotionModel):
     """Registered as ``type: cnn_bilstm``; see the module docstring and ``configs/cnn_bilstm*.yaml``."""
 
+    defaults = DEFAULTS
+
     def __init__(self, config: dict[str, Any] | None = None):
         cfg = _merge(DEFAULTS, config or {})
         super().__init__(cfg)
@@ -314,17 +263,17 @@ class CNNBiLSTMModel(EmotionModel):
     def device(self) -> torch.device:
         return select_device(self.config.get("device"))
 
-    def _frames(self, seconds: float) -> int:
+    def frames(self, seconds: float) -> int:
         return int(round(seconds * 100))  # 10 ms hop
 
-    def _build_net(self, n_features: int) -> TemporalCNNBiLSTM:
+    def build_net(self, n_features: int) -> TemporalCNNBiLSTM:
         c = self.config
         return TemporalCNNBiLSTM(n_features, len(self.labels), n_genders=len(self.genders),
                                  conv_channels=c["conv_channels"], kernels=c["kernels"], pools=c["pools"],
                                  batchnorm=c["batchnorm"], lstm_hidden=c["lstm_hidden"], dense=c["dense"],
                                  dropout=c["dropout"])
 
-    def _normalise(self, feats: list[np.ndarray], speakers: Sequence | None) -> list[np.ndarray]:
+    def normalise(self, feats: list[np.ndarray], speakers: Sequence[Any] | np.ndarray | None) -> list[np.ndarray]:
         mode = self.config.get("normalisation", "speaker")
         if mode == "none":
             return feats
@@ -342,10 +291,10 @@ class CNNBiLSTMModel(EmotionModel):
             raise ModelError("model not fitted (no normalisation statistics)")
         return [((f - self.global_mean) / self.global_std).astype(np.float32) for f in feats]
 
-    def _subsegments(self, feats: list[np.ndarray]) -> tuple[list[tuple[int, int]], np.ndarray]:
-        size = self._frames(self.config["subsegment"])
-        hop = max(1, size - self._frames(self.config["overlap"]))
-        min_new = self._frames(self.config["min_new"])
+    def subsegments(self, feats: list[np.ndarray]) -> tuple[list[tuple[int, int]], np.ndarray]:
+        size = self.frames(self.config["subsegment"])
+        hop = max(1, size - self.frames(self.config["overlap"]))
+        min_new = self.frames(self.config["min_new"])
         items, owner = [], []
         for i, f in enumerate(feats):
             for s in subsegment_starts(len(f), size, hop, min_new):
@@ -353,46 +302,34 @@ class CNNBiLSTMModel(EmotionModel):
                 owner.append(i)
         return items, np.asarray(owner, dtype=int)
 
-    def _batch(self, feats, items, idx, *, rng=None, train=False):
-        size = self._frames(self.config["subsegment"])
-        aug = self.config.get("augment") or {}
-        shift = self._frames(float(aug.get("time_shift") or 0.0))
+    def batch(self, feats, items, idx, starts: Sequence[int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Padded sub-segments ``(x, lengths)`` of ``items[idx]``; ``starts`` (one start frame per
+        index) overrides the items' own starts (training draws shifted windows)."""
+        size = self.frames(self.config["subsegment"])
         seqs = []
-        for j in idx:
+        for k, j in enumerate(idx):
             i, s = items[j]
+            if starts is not None:
+                s = int(starts[k])
             f = feats[i]
-            if train and shift and rng is not None:
-                s = int(np.clip(s + rng.integers(-shift, shift + 1), 0, max(0, len(f) - 1)))
             seq = f[s:s + size]
             if len(seq) == 0:
                 seq = f[-1:]
             seqs.append(seq)
         x, lens = pad_sequences(seqs)
-        if train and rng is not None:
-            fm, tm = int(aug.get("freq_mask") or 0), int(aug.get("time_mask") or 0)
-            nm = int(self.config["features"].get("n_mels", x.shape[2] // 3)) if isinstance(self.config.get("features"), dict) else x.shape[2] // 3
-            for b in range(len(x)):
-                if fm:
-                    w = rng.integers(0, fm + 1)
-                    f0 = rng.integers(0, max(1, nm - w))
-                    for blk in range(x.shape[2] // nm):
-                        x[b, :, blk * nm + f0: blk * nm + f0 + w] = 0.0
-                if tm and lens[b] > tm:
-                    w = rng.integers(0, tm + 1)
-                    t0 = rng.integers(0, lens[b] - w)
-                    x[b, t0:t0 + w] = 0.0
         return torch.from_numpy(x), torch.from_numpy(lens)
 
-    def _posteriors(self, feats, items, batch_size: int = 64) -> np.ndarray:
+    def posteriors(self, feats, items, batch_size: int = 64) -> np.ndarray:
         assert self.net is not None
         self.net.eval()
         dev = self.device
         out = []
         # sort by length so batches pad little (results do not depend on it: padding is masked)
-        order = np.argsort([-min(len(feats[i]) - s, self._frames(self.config["subsegment"])) for i, s in items], kind="stable")
+        sub = self.frames(self.config["subsegment"])
+        order = np.argsort([-min(len(feats[i]) - s, sub) for i, s in items], kind="stable")
         with torch.no_grad():
             for b in iterate_minibatches(len(items), batch_size, order=order):
-                x, lens = self._batch(feats, items, b)
+                x, lens = self.batch(feats, items, b)
                 logits, _ = self.net(x.to(dev), lens.to(dev))
                 out.append((b, torch.softmax(logits, -1).cpu().numpy()))
         post = np.zeros((len(items), len(self.labels)))
@@ -400,105 +337,7 @@ class CNNBiLSTMModel(EmotionModel):
             post[b] = p
         return post
 
-    # -- EmotionModel API -----------------------------------------------------------------
-    def fit(self, signals: Sequence[np.ndarray], y: Sequence[str], speakers: Sequence[str] | None = None, *,
-            gender: Sequence[str] | None = None, log_fn=None, **kw) -> "CNNBiLSTMModel":
-        c = self.config
-        set_threads(c.get("threads"))
-        rng = seed_everything(int(c.get("seed", 0)))
-        dev = self.device
-        y = np.asarray([str(v) for v in y])
-        if len(y) != len(signals):
-            raise ModelError(f"fit: {len(signals)} signals but {len(y)} labels")
-        spk = np.asarray([str(s) for s in speakers]) if speakers is not None else None
-        self.labels = sorted(set(y.tolist()))
-        if len(self.labels) < 2:
-            raise ModelError("fit needs at least two emotion classes")
-        yi = np.array([self.labels.index(v) for v in y])
-        # gender (multitask) when given and wanted
-        gi = None
-        self.genders = []
-        if gender is not None and c.get("multitask_gender", True):
-            g = np.asarray(["" if (v is None or (isinstance(v, float) and np.isnan(v))) else str(v).lower() for v in gender])
-            known = sorted(set(g.tolist()) - {"", "nan", "none", "unknown"})
-            if len(known) >= 2:
-                self.genders = known
-                gi = np.array([self.genders.index(v) if v in known else -100 for v in g])
-
-        feats = compute_features(self.extractor, signals, jobs=int(c.get("jobs") or 1), cache=c.get("cache", True))
-        allf = np.concatenate(feats, 0)
-        self.global_mean = allf.mean(0).astype(np.float32)
-        self.global_std = (allf.std(0) + 1e-5).astype(np.float32)
-        del allf
-        feats = self._normalise(feats, spk)
-
-        tr, va = speaker_validation_split(yi, spk, float(c.get("validation_fraction", 0.2)), seed=int(c.get("seed", 0)),
-                                          min_speakers=int(c.get("validation_min_speakers", 1)))
-        torch.manual_seed(int(c.get("seed", 0)))
-        self.net = self._build_net(feats[0].shape[1]).to(dev)
-        items, owner = self._subsegments(feats)
-        by_item = [[] for _ in range(len(feats))]
-        for j, o in enumerate(owner):
-            by_item[o].append(j)
-        bs = int(c["batch_size"])
-        gw = float(c.get("gender_weight", 1.0))
-
-        def batches(epoch):
-            sel = tr[balanced_indices(yi[tr], None if spk is None else spk[tr], rng=rng, mode=c.get("balance", "paper"))]
-            sub = np.array([j for i in sel for j in by_item[i]], dtype=int)
-            rng.shuffle(sub)
-            for b in iterate_minibatches(len(sub), bs, order=sub):
-                x, lens = self._batch(feats, items, b, rng=rng, train=True)
-                ye = torch.from_numpy(yi[owner[b]])
-                yg = torch.from_numpy(gi[owner[b]]) if gi is not None else None
-                yield x, lens, ye, yg
-
-        ce = nn.CrossEntropyLoss()
-        ceg = nn.CrossEntropyLoss(ignore_index=-100)
-
-        def loss_fn(net, batch):
-            x, lens, ye, yg = batch
-            emo, gen = net(x.to(dev), lens.to(dev))
-            loss = ce(emo, ye.to(dev))
-            if gen is not None and yg is not None and bool((yg != -100).any()):
-                loss = loss + gw * ceg(gen, yg.to(dev))
-            return loss
-
-        va_set = set(va.tolist())
-        va_items = [(i, s) for (i, s) in items if i in va_set]
-        va_owner_map = {i: k for k, i in enumerate(va.tolist())}
-        va_owner = np.array([va_owner_map[i] for i, _ in va_items], dtype=int)
-        last_post = {}
-
-        def validate():
-            post = self._posteriors(feats, va_items)
-            last_post["p"] = post
-            pred = aggregate(post, va_owner, len(va), "mean").argmax(1)
-            return unweighted_accuracy(yi[va], pred)
-
-        opt, sched = make_optimizer(self.net, lr=float(c["lr"]), decay_rate=float(c["lr_decay"]),
-                                    decay_steps=int(c["lr_decay_steps"]), weight_decay=float(c.get("weight_decay") or 0))
-        res = train_loop(self.net, opt, batches, loss_fn, scheduler=sched, epochs=int(c["epochs"]),
-                         validate=validate if len(va) else None, patience=c.get("patience"),
-                         clip=c.get("clip"), clip_mode=c.get("clip_mode", "value"), min_epochs=int(c.get("min_epochs", 1)),
-                         log=log_fn or log.info, max_seconds=c.get("max_seconds"),
-                         select_after=int(c.get("select_after") or 0))
-        # segment decision rule chosen on validation data
-        scores = {}
-        if len(va):
-            post = self._posteriors(feats, va_items)
-            for how in AGGREGATIONS:
-                scores[how] = unweighted_accuracy(yi[va], aggregate(post, va_owner, len(va), how).argmax(1))
-        if c.get("aggregation", "auto") == "auto":
-            self.agg = max(AGGREGATIONS, key=lambda h: (scores.get(h, -1), h == "mean")) if scores else "mean"
-        else:
-            self.agg = str(c["aggregation"])
-        self.history = {**res.as_dict(), "aggregation_scores": scores, "aggregation": self.agg,
-                        "n_train": int(len(tr)), "n_validation": int(len(va)), "n_subsegments": int(len(items)),
-                        "parameters": count_parameters(self.net), "device": str(dev)}
-        self.card.update({"training": self.history, "normalisation": c.get("normalisation", "speaker")})
-        return self
-
+    # -- EmotionModel API (training: callemo.train.neural.fit_cnn_bilstm) ------------------
     def predict_proba(self, signals: Sequence[np.ndarray], speakers: Sequence[str] | None = None) -> np.ndarray:
         if self.net is None:
             raise ModelError("cnn_bilstm model is not fitted")
@@ -506,10 +345,11 @@ class CNNBiLSTMModel(EmotionModel):
             return np.zeros((0, len(self.labels)))
         set_threads(self.config.get("threads"))
         self.net.to(self.device)
-        feats = compute_features(self.extractor, signals, jobs=int(self.config.get("jobs") or 1), cache=self.config.get("cache", True))
-        feats = self._normalise(feats, speakers)
-        items, owner = self._subsegments(feats)
-        post = self._posteriors(feats, items)
+        feats = compute_features(self.extractor, signals, jobs=int(self.config.get("jobs") or 1),
+                                 cache=self.config.get("cache", True))
+        feats = self.normalise(feats, speakers)
+        items, owner = self.subsegments(feats)
+        post = self.posteriors(feats, items)
         return aggregate(post, owner, len(signals), self.agg)
 
     def n_parameters(self) -> int:
@@ -517,7 +357,7 @@ class CNNBiLSTMModel(EmotionModel):
 
     # -- persistence ----------------------------------------------------------------------
     def _save(self, directory: Path) -> dict[str, Any]:
-        if self.net is None:
+        if self.net is None or self.global_mean is None:
             raise ModelError("cannot save an unfitted cnn_bilstm model")
         save_state(self.net, directory / WEIGHTS, global_mean=self.global_mean, global_std=self.global_std,
                    n_features=int(self.global_mean.shape[0]))
@@ -527,19 +367,19 @@ class CNNBiLSTMModel(EmotionModel):
                 "parameters": self.n_parameters()}
 
     @classmethod
-    def _load(cls, directory: Path, card: dict[str, Any]) -> "CNNBiLSTMModel":
+    def _load(cls, directory: Path, card: dict[str, Any]) -> CNNBiLSTMModel:
         cfg = dict(card.get("config") or {})
         cfg.setdefault("type", "cnn_bilstm")
         m = cls(cfg)
         m.labels = list(card["labels"])
         m.genders = list(card.get("genders") or [])
         m.agg = str(card.get("aggregation", m.agg))
-        blob = torch.load(directory / card.get("weights", WEIGHTS), map_location="cpu", weights_only=False) \
-            if (directory / card.get("weights", WEIGHTS)).exists() else None
-        if blob is None:
-            raise ModelError(f"{directory}: weights file {card.get('weights', WEIGHTS)} not found")
-        m.net = m._build_net(int(blob["n_features"]))
-        load_state(m.net, directory / card.get("weights", WEIGHTS))
+        wpath = directory / card.get("weights", WEIGHTS)
+        if not wpath.exists():
+            raise ModelError(f"{directory}: weights file {wpath.name} not found")
+        blob = read_state(wpath)
+        m.net = m.build_net(int(blob["n_features"]))
+        load_state(m.net, wpath)
         m.global_mean = np.asarray(blob["global_mean"], dtype=np.float32)
         m.global_std = np.asarray(blob["global_std"], dtype=np.float32)
         m.net.eval()

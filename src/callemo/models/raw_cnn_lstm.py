@@ -17,8 +17,9 @@ per-recording value repeated over time, CCC loss with weight ``alpha``) and a ge
 weight ``beta``); the loss is ``(L_V + L_A + alpha L_E + beta L_G) / (2 + alpha + beta)``
 (:mod:`callemo.models.losses`).
 
-Training: recordings are cut, at a random offset each epoch, into segments of ``segment_length``
-seconds (the last pieces padded and masked); batches hold ``batch_duration // segment_length``
+Training (:func:`callemo.train.continuous.fit_continuous`): recordings are cut, at a random offset
+each epoch, into segments of ``segment_length`` seconds (the last pieces padded and masked);
+batches hold ``batch_duration // segment_length``
 segments (a bound on the total audio per batch, as in paper 000: 300 s x 5, 150 s x 10...). Adam,
 gradient-norm clipping, the best epoch on the validation recordings (mean of CCC(V) and CCC(A))
 is kept. Each recording's waveform is scaled to unit RMS over the whole recording (relative
@@ -41,16 +42,17 @@ bf16`` autocasts the training forward pass.
 from __future__ import annotations
 
 import math
-import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from ..labels.schemes import CIRCUMPLEX
 from .base import EmotionModel, ModelError, register_model
-from .losses import MultitaskLoss
+from .torch_common import load_state, save_state, select_device
 
 DEFAULTS: dict[str, Any] = {
     "sample_rate": 8000,
@@ -159,6 +161,7 @@ class RawCNNLSTM(nn.Module):
         if self.feature_norm == "instance":
             h = instance_norm(h, mask)
         elif self.feature_norm == "instance_level":
+            assert self.level_norm is not None  # built together with feature_norm="instance_level"
             c = h.shape[-1]
             h = instance_norm(h, mask, with_level=True)
             z, level = h[..., :c], h[..., c:]
@@ -238,7 +241,8 @@ def frames_to_labels(frames: torch.Tensor, n_labels: int, frame_hop: float, labe
 
 # ------------------------------------------------------------------------------------ the model
 
-def _normalise(x: np.ndarray, mode: str) -> np.ndarray:
+def scale_waveform(x: np.ndarray, mode: str) -> np.ndarray:
+    """Per-recording waveform scaling (``normalise``): ``rms`` to RMS 0.1, ``peak`` to 0.9, ``none``."""
     x = np.asarray(x, dtype=np.float32)
     if mode == "rms":
         r = float(np.sqrt(np.mean(x.astype(np.float64) ** 2))) if x.size else 0.0
@@ -249,31 +253,11 @@ def _normalise(x: np.ndarray, mode: str) -> np.ndarray:
     return x
 
 
-class ContinuousTarget:
-    """One training recording: signal, gold traces at the label rate and context."""
-
-    def __init__(self, signal: np.ndarray, valence: np.ndarray, arousal: np.ndarray,
-                 context: float | None = None, gender: int | None = None):
-        self.signal = signal
-        self.valence = np.asarray(valence, np.float32)
-        self.arousal = np.asarray(arousal, np.float32)
-        self.context = np.nan if context is None else float(context)
-        self.gender = -1 if gender is None else int(gender)
-
-
-def gender_code(g) -> int:
-    """1 = female, 0 = male, -1 = unknown."""
-    s = str(g).strip().lower()
-    if s in ("f", "female", "w", "woman", "1"):
-        return 1
-    if s in ("m", "male", "man", "0"):
-        return 0
-    return -1
-
-
 @register_model("raw_cnn_lstm")
 class RawCNNLSTMModel(EmotionModel):
     """Time-continuous valence/arousal from raw audio (paper 000). See the module doc."""
+
+    defaults = DEFAULTS
 
     def __init__(self, config: dict[str, Any] | None = None):
         cfg = dict(DEFAULTS)
@@ -285,7 +269,8 @@ class RawCNNLSTMModel(EmotionModel):
         self.labels = list(cfg.get("labels") or ["angry", "happy", "neutral", "sad"])
         self.sample_rate = int(cfg["sample_rate"])
         self.min_duration = 0.5
-        self.outputs = ["valence", "arousal"] + (["context"] if cfg["context"] else []) + (["gender"] if cfg["gender"] else [])
+        self.outputs = (["valence", "arousal"] + (["context"] if cfg["context"] else [])
+                        + (["gender"] if cfg["gender"] else []))
         self.net: RawCNNLSTM | None = None
         self.history: dict[str, Any] = {}
 
@@ -294,12 +279,10 @@ class RawCNNLSTMModel(EmotionModel):
     def label_hop(self) -> float:
         return float(self.config["label_hop"])
 
-    def _device(self):
-        from .torch_common import select_device
-
+    def device(self) -> torch.device:
         return select_device(self.config.get("device"))
 
-    def _build(self) -> RawCNNLSTM:
+    def build_net(self) -> RawCNNLSTM:
         c = self.config
         return RawCNNLSTM(len(self.outputs), c["conv_channels"], c["conv_kernels"], c["conv_pools"],
                           c["lstm_hidden"], c["lstm_layers"], c["dropout"], c["mlp"], c.get("conv_norm", "none"),
@@ -308,189 +291,24 @@ class RawCNNLSTMModel(EmotionModel):
     def n_labels(self, n_samples: int, label_hop: float | None = None) -> int:
         """Label steps of a signal: times ``0, hop, ...`` strictly before its end."""
         hop = label_hop or self.label_hop
-        return max(1, int(math.ceil(n_samples / self.sample_rate / hop - 1e-9)))
+        return max(1, math.ceil(n_samples / self.sample_rate / hop - 1e-9))
 
-    def _loss(self) -> MultitaskLoss:
-        c = self.config
-        return MultitaskLoss(alpha=float(c["alpha"]) if c["context"] else 0.0,
-                             beta=float(c["beta"]) if c["gender"] else 0.0, level=c["ccc_level"],
-                             context_index=self.outputs.index("context") if "context" in self.outputs else None,
-                             gender_index=self.outputs.index("gender") if "gender" in self.outputs else None)
-
-    def _segments(self, data: Sequence[ContinuousTarget], rng: np.random.Generator):
-        """Cut every recording into segments of ``segment_length`` at a random offset."""
-        L = float(self.config["segment_length"])
-        hop = self.label_hop
-        sr = self.sample_rate
-        min_seg = float(self.config["min_segment"])
-        segs = []
-        for r, d in enumerate(data):
-            dur = len(d.signal) / sr
-            n_lab = len(d.valence)
-            if dur <= L:
-                bounds = [0.0, dur]
-            else:
-                off = float(rng.integers(0, max(1, int(L / hop)))) * hop
-                bounds = [0.0] + [b for b in np.arange(off, dur, L) if b > 0] + [dur]
-            for a, b in zip(bounds[:-1], bounds[1:]):
-                if b - a < min(min_seg, dur):
-                    continue
-                k0 = int(round(a / hop))
-                k1 = min(n_lab, int(math.ceil(b / hop - 1e-9)))
-                if k1 - k0 < 2:
-                    continue
-                segs.append((r, a, b, k0, k1))
-        return segs
-
-    def _batch(self, data, segs, device):
-        L = float(self.config["segment_length"])
-        sr = self.sample_rate
-        hop = self.label_hop
-        burn = int(round(float(self.config.get("burn_in") or 0.0) / hop))
-        longest = max(b - a for _, a, b, _, _ in segs)
-        Ls = min(L, longest)
-        n_s = int(round(Ls * sr))
-        n_l = max(k1 - k0 for *_, k0, k1 in segs)
-        B = len(segs)
-        x = np.zeros((B, n_s), np.float32)
-        v = np.zeros((B, n_l), np.float32)
-        a_ = np.zeros((B, n_l), np.float32)
-        m = np.zeros((B, n_l), np.float32)
-        am = np.zeros((B, n_l), np.float32)
-        ctx = np.full((B, n_l), np.nan, np.float32)
-        g = np.full(B, -1.0, np.float32)
-        for i, (r, a, b, k0, k1) in enumerate(segs):
-            d = data[r]
-            s0 = int(round(a * sr))
-            piece = d.signal[s0: s0 + n_s]
-            x[i, : len(piece)] = piece
-            n = k1 - k0
-            # labels whose time lies inside the audio of this segment
-            n = min(n, int(math.ceil(len(piece) / sr / hop - 1e-9)))
-            v[i, :n] = d.valence[k0:k0 + n]
-            a_[i, :n] = d.arousal[k0:k0 + n]
-            m[i, :n] = 1
-            am[i, :n] = 1
-            if a > 0 and burn:
-                # a segment cut from inside a recording: its first labels reflect audio before the
-                # cut (annotation lag, smoothing); the LSTM warms up on them without a loss
-                m[i, : min(n, burn)] = 0
-            ctx[i, :n] = d.context
-            g[i] = d.gender
-        t = lambda z: torch.from_numpy(z).to(device)  # noqa: E731
-        return t(x), {"valence": t(v), "arousal": t(a_), "context": t(ctx), "gender": t(g)}, t(m), n_l, t(am)
-
-    def _squash(self, y: torch.Tensor) -> torch.Tensor:
+    def squash(self, y: torch.Tensor) -> torch.Tensor:
         """tanh on the bounded outputs (valence, arousal, context); the gender logit stays linear."""
         if str(self.config.get("output_activation", "tanh")) != "tanh":
             return y
         k = len([o for o in self.outputs if o != "gender"])
         return torch.cat([torch.tanh(y[..., :k]), y[..., k:]], dim=-1)
 
-    def _forward_labels(self, x: torch.Tensor, n_labels: int, state=None, mask: torch.Tensor | None = None):
+    def forward_labels(self, x: torch.Tensor, n_labels: int, state=None, mask: torch.Tensor | None = None):
+        if self.net is None:
+            raise ModelError("the model has no network yet (train or load it first)")
         y, state = self.net(x, n_labels, self.label_hop, self.sample_rate, state, mask)
-        return self._squash(y), state
-
-    # -- training -------------------------------------------------------------------------------
-    def prepare(self, signals: Sequence[np.ndarray], traces: Sequence[np.ndarray],
-                context: Sequence[float] | None = None, gender: Sequence[Any] | None = None) -> list[ContinuousTarget]:
-        """Normalise signals and pair them with their ``(n_labels, 2)`` traces at ``label_hop``."""
-        if len(signals) != len(traces):
-            raise ModelError(f"{len(signals)} signals but {len(traces)} traces")
-        out = []
-        for i, (x, tr) in enumerate(zip(signals, traces)):
-            tr = np.asarray(tr, np.float32)
-            if tr.ndim != 2 or tr.shape[1] < 2:
-                raise ModelError(f"trace {i}: expected an (n, 2) array of (valence, arousal), got {tr.shape}")
-            out.append(ContinuousTarget(_normalise(x, self.config["normalise"]), tr[:, 0], tr[:, 1],
-                                        None if context is None else context[i],
-                                        None if gender is None else gender_code(gender[i])))
-        return out
-
-    def fit(self, signals: Sequence[np.ndarray], y: Sequence[np.ndarray] | None = None,
-            speakers: Sequence[str] | None = None, *, traces: Sequence[np.ndarray] | None = None,
-            context: Sequence[float] | None = None, gender: Sequence[Any] | None = None,
-            valid: dict[str, Any] | None = None, log: Callable[[str], None] | None = None,
-            **kw) -> "RawCNNLSTMModel":
-        """Train on ``signals`` (mono float32 at ``sample_rate``) and ``traces`` (``(n_labels, 2)``
-        valence/arousal arrays at ``label_hop``, label ``k`` at time ``k * label_hop``; also
-        accepted as ``y``). ``context``: one value per signal (scaled to about [-1, 1]; NaN =
-        unknown); ``gender``: ``m``/``f`` per signal. ``valid``: a dict with the same keys
-        (``signals``, ``traces``, ``context``, ``gender``) to pick the best epoch.
-        """
-        from .torch_common import count_parameters, he_init, seed_everything, set_threads, train_loop
-
-        traces = traces if traces is not None else y
-        if traces is None:
-            raise ModelError("the raw_cnn_lstm regressor needs continuous traces (traces=[(n, 2) arrays])")
-        c = self.config
-        set_threads(c.get("threads"))
-        rng = seed_everything(int(c["seed"]))
-        device = self._device()
-        data = self.prepare(signals, traces, context, gender)
-        vdata = None
-        if valid:
-            vdata = self.prepare(valid["signals"], valid["traces"], valid.get("context"), valid.get("gender"))
-        self.net = self._build()
-        he_init(self.net)
-        self.net.to(device)
-        opt = torch.optim.Adam(self.net.parameters(), lr=float(c["lr"]))
-        loss_fn_ = self._loss()
-        bs = max(1, int(float(c["batch_duration"]) // float(c["segment_length"])))
-        audio_seconds = [0.0]
-
-        def batches(epoch):
-            segs = self._segments(data, rng)
-            order = rng.permutation(len(segs))
-            for i in range(0, len(order), bs):
-                chunk = [segs[j] for j in order[i:i + bs]]
-                audio_seconds[0] += sum(b - a for _, a, b, _, _ in chunk)
-                yield self._batch(data, chunk, device)
-
-        bf16 = str(c.get("precision", "fp32")).lower() in ("bf16", "bfloat16")
-
-        def loss_fn(model, batch):
-            x, tgt, mask, n_l, audio_mask = batch
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                pred, _ = self._forward_labels(x, n_l, mask=audio_mask)
-            loss, _parts = loss_fn_(pred.float(), tgt, mask)
-            return loss
-
-        validate = None
-        if vdata:
-            def validate():
-                s = self._score(vdata)
-                return 0.5 * (s["ccc_valence"] + s["ccc_arousal"])
-
-        t0 = time.perf_counter()
-        c0 = time.process_time()
-        res = train_loop(self.net, opt, batches, loss_fn, epochs=int(c["epochs"]), validate=validate,
-                         patience=c.get("patience"), clip=c.get("clip"), log=log,
-                         max_seconds=c.get("max_seconds"), ema=c.get("ema"))
-        secs = time.perf_counter() - t0
-        cpu = time.process_time() - c0
-        self.history = res.as_dict()
-        self.history.update({
-            "parameters": count_parameters(self.net),
-            "train_audio_seconds": round(sum(len(d.signal) for d in data) / self.sample_rate, 2),
-            "audio_seconds_processed": round(audio_seconds[0], 1),
-            "train_wall_seconds": round(secs, 2),
-            "audio_seconds_per_second": round(audio_seconds[0] / secs, 2) if secs > 0 else None,
-            "train_cpu_seconds": round(cpu, 2),
-            # per CPU second of this process: the throughput of one dedicated core (validation included)
-            "audio_seconds_per_cpu_second": round(audio_seconds[0] / cpu, 2) if cpu > 0 else None,
-            "device": str(device), "threads": torch.get_num_threads(),
-        })
-        self.net.eval()
-        return self
+        return self.squash(y), state
 
     # -- inference --------------------------------------------------------------------------------
-    def _score(self, data: Sequence[ContinuousTarget]) -> dict[str, float]:
-        preds = self._predict_prepared([d.signal for d in data])
-        return score_curves(preds, [np.stack([d.valence, d.arousal], 1) for d in data])
-
     @torch.no_grad()
-    def _predict_prepared(self, signals: Sequence[np.ndarray], label_hop: float | None = None,
+    def predict_scaled(self, signals: Sequence[np.ndarray], label_hop: float | None = None,
                           with_aux: bool = False) -> list[np.ndarray]:
         if self.net is None:
             raise ModelError("the model is not trained")
@@ -515,7 +333,7 @@ class RawCNNLSTMModel(EmotionModel):
             n_l = self.n_labels(len(x), hop)
             h = frames_to_labels(fr, n_l, self.net.hop / sr, hop)
             y, _ = self.net.sequence(h)
-            y = self._squash(y)[0].cpu().numpy()
+            y = self.squash(y)[0].cpu().numpy()
             out.append(y if with_aux else y[:, :2])
         return out
 
@@ -525,8 +343,8 @@ class RawCNNLSTMModel(EmotionModel):
         ``k * label_hop`` seconds (default: the training label rate; another rate is linearly
         interpolated from the curve at the training rate, since the LSTM runs at that rate).
         ``with_aux`` adds the context output and the gender logit as further columns."""
-        sig = [_normalise(x, self.config["normalise"]) for x in signals]
-        own = self._predict_prepared(sig, None, with_aux)
+        sig = [scale_waveform(x, self.config["normalise"]) for x in signals]
+        own = self.predict_scaled(sig, None, with_aux)
         if label_hop is None or abs(float(label_hop) - self.label_hop) < 1e-9:
             return own
         # the LSTM runs at the training label rate: other rates are interpolated from its curve
@@ -551,8 +369,6 @@ class RawCNNLSTMModel(EmotionModel):
         negative squared distance to each label's circumplex point (``CIRCUMPLEX``, temperature
         ``circumplex_temperature``). A convenience so the regressor plugs into the call pipeline
         (which asks every model for probabilities); it is not a trained classifier."""
-        from ..labels.schemes import CIRCUMPLEX
-
         labels = list(self.labels)
         if any(lab not in CIRCUMPLEX for lab in labels):
             raise ModelError(f"labels {labels} are not all on the circumplex; use predict_dimensions or predict_curves")
@@ -566,8 +382,6 @@ class RawCNNLSTMModel(EmotionModel):
 
     # -- persistence --------------------------------------------------------------------------------
     def _save(self, directory: Path) -> dict[str, Any]:
-        from .torch_common import save_state
-
         if self.net is None:
             raise ModelError("cannot save an untrained model")
         save_state(self.net, directory / "weights.pt")
@@ -575,99 +389,14 @@ class RawCNNLSTMModel(EmotionModel):
                 "task": "continuous valence/arousal (paper 000)"}
 
     @classmethod
-    def _load(cls, directory: Path, card: dict[str, Any]) -> "RawCNNLSTMModel":
-        from .torch_common import load_state
-
+    def _load(cls, directory: Path, card: dict[str, Any]) -> RawCNNLSTMModel:
         m = cls(card.get("config") or {})
-        m.net = m._build()
-        load_state(m.net, directory / "weights.pt", m._device())
-        m.net.to(m._device()).eval()
+        m.net = m.build_net()
+        load_state(m.net, directory / "weights.pt", m.device())
+        m.net.to(m.device()).eval()
         m.history = card.get("history") or {}
         return m
 
 
-def score_curves(pred: Sequence[np.ndarray], gold: Sequence[np.ndarray]) -> dict[str, float]:
-    """CCC of valence and arousal over all label steps of all recordings pooled (paper 000's
-    test-set CCC), plus the mean of per-recording CCCs."""
-    from .losses import ccc as _ccc
-
-    P, G = [], []
-    per = {"valence": [], "arousal": []}
-    for p, g in zip(pred, gold):
-        n = min(len(p), len(g))
-        P.append(p[:n, :2])
-        G.append(np.asarray(g)[:n, :2])
-    P = np.concatenate(P)
-    G = np.concatenate(G)
-    out = {}
-    for j, d in enumerate(("valence", "arousal")):
-        out[f"ccc_{d}"] = float(_ccc(torch.from_numpy(P[:, j]).double(), torch.from_numpy(G[:, j]).double()))
-    for p, g in zip(pred, gold):
-        n = min(len(p), len(g))
-        for j, d in enumerate(("valence", "arousal")):
-            if n > 2 and np.std(g[:n, j]) > 0:
-                per[d].append(float(_ccc(torch.from_numpy(np.asarray(p[:n, j], np.float64)),
-                                         torch.from_numpy(np.asarray(g[:n, j], np.float64)))))
-    for d in per:
-        out[f"ccc_{d}_per_recording"] = float(np.mean(per[d])) if per[d] else float("nan")
-    return out
-
-
-def traces_from_gold(gold, files: Sequence[str], label_hop: float, durations: Sequence[float]) -> list[np.ndarray]:
-    """``(n_labels, 2)`` arrays on the grid ``k * label_hop`` (``k * hop < duration``) from a gold
-    standard frame (``file, time, valence, arousal``): cubic-spline resampling through
-    :func:`callemo.labels.continuous.resample_traces`, held constant beyond the annotated span."""
-    from ..labels.continuous import resample_traces
-
-    g = gold.copy()
-    if "annotator" not in g.columns:
-        g["annotator"] = "gold"
-    res = resample_traces(g[["file", "time", "annotator", "valence", "arousal"]], 1.0 / label_hop, "cubic")
-    out = []
-    for f, dur in zip(files, durations):
-        r = res[res["file"] == f].sort_values("time")
-        if r.empty:
-            raise ModelError(f"no annotations for recording {f!r}")
-        n = max(1, int(math.ceil(dur / label_hop - 1e-9)))
-        t = np.arange(n) * label_hop
-        tr = np.stack([np.interp(t, r["time"].to_numpy(), r[d].to_numpy()) for d in ("valence", "arousal")], 1)
-        out.append(tr.astype(np.float32))
-    return out
-
-
-def search_alpha_beta(config: dict[str, Any], train: dict[str, Any], valid: dict[str, Any], *,
-                      n_trials: int = 10, seed: int = 12, alpha_range=(1e-3, 1.0), beta_range=(1e-3, 1.0),
-                      search_beta: bool = True, log: Callable[[str], None] | None = None):
-    """Optuna TPE search of the multitask weights alpha (context) and beta (gender), paper 000.
-
-    ``train`` / ``valid``: dicts with ``signals``, ``traces``, ``context``, ``gender`` (the
-    validation part should hold other speakers than the training part: a grouped split). Each
-    trial trains ``config`` with the suggested weights (log-uniform) on ``train`` and scores the
-    mean of CCC(V) and CCC(A) on ``valid``. Returns ``(best_params, best_value, trials)`` with
-    ``trials`` a list of dicts (alpha, beta, value, ccc_valence, ccc_arousal).
-    """
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    trials: list[dict[str, Any]] = []
-
-    def objective(trial):
-        a = trial.suggest_float("alpha", *alpha_range, log=True)
-        b = trial.suggest_float("beta", *beta_range, log=True) if search_beta else 0.0
-        m = RawCNNLSTMModel(dict(config, alpha=a, beta=b))
-        m.fit(train["signals"], traces=train["traces"], context=train.get("context"), gender=train.get("gender"))
-        sc = score_curves(m.predict_curves(valid["signals"]), valid["traces"])
-        value = 0.5 * (sc["ccc_valence"] + sc["ccc_arousal"])
-        trials.append({"trial": trial.number, "alpha": a, "beta": b, "value": value,
-                       "ccc_valence": sc["ccc_valence"], "ccc_arousal": sc["ccc_arousal"]})
-        if log:
-            log(f"trial {trial.number}: alpha {a:.4g} beta {b:.4g} -> {value:.4f}")
-        return value
-
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
-    study.optimize(objective, n_trials=int(n_trials))
-    return dict(study.best_params, **({} if search_beta else {"beta": 0.0})), float(study.best_value), trials
-
-
-__all__ = ["DEFAULTS", "RawCNNLSTM", "RawCNNLSTMModel", "frames_to_labels", "label_alignment",
-           "score_curves", "search_alpha_beta", "traces_from_gold", "gender_code"]
+__all__ = ["DEFAULTS", "RawCNNLSTM", "RawCNNLSTMModel", "frames_to_labels", "instance_norm", "label_alignment",
+           "scale_waveform"]

@@ -15,8 +15,9 @@ downloaded) and kept frozen. Its hidden layers feed one of two model families:
       correlation matrix), an embedding layer and a classifier trained with label-smoothed
       cross-entropy.
 
-    Balanced down-sampling of the training set at every epoch, Adam (3e-4), early stopping on the
-    UA of a speaker-disjoint 80/20 development split.
+    Training (:func:`callemo.train.neural.fit_ssl_head`): balanced down-sampling of the training
+    set at every epoch, Adam (3e-4), early stopping on the UA of a speaker-disjoint 80/20
+    development split.
 
 ``type: ssl_svm``
     time-pooled (mean, or mean+std) embeddings of chosen hidden layers, standardised, RBF SVM with
@@ -31,32 +32,31 @@ directory so it is self-contained).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
 from .base import EmotionModel, ModelError, register_model
+from .card import dump_sklearn, load_sklearn
 from .torch_common import (
-    balanced_indices,
     count_parameters,
     iterate_minibatches,
     lengths_to_mask,
     load_state,
-    make_optimizer,
+    read_state,
     save_state,
     seed_everything,
     select_device,
     set_threads,
-    speaker_validation_split,
-    train_loop,
-    unweighted_accuracy,
 )
 
 log = logging.getLogger(__name__)
@@ -92,8 +92,8 @@ class SSLEncoder:
 
     sample_rate = 16000
 
-    def __init__(self, path: str | os.PathLike, *, device: str | None = "cpu", normalize_input: str | bool = "auto",
-                 max_chunk: float = 20.0):
+    def __init__(self, path: str | os.PathLike | None, *, device: str | None = "cpu",
+                 normalize_input: str | bool = "auto", max_chunk: float = 20.0):
         self.path = _check_encoder_path(path)
         try:
             from transformers import AutoModel
@@ -113,15 +113,13 @@ class SSLEncoder:
             normalize_input = True
             pp = self.path / "preprocessor_config.json"
             if pp.exists():
-                try:
+                with contextlib.suppress(OSError, ValueError):
                     normalize_input = bool(json.loads(pp.read_text()).get("do_normalize", True))
-                except (OSError, ValueError):
-                    pass
         self.normalize_input = bool(normalize_input)
         self.max_chunk = float(max_chunk)
         cfg = self.model.config
-        self.hidden_size = int(getattr(cfg, "hidden_size"))
-        self.n_states = int(getattr(cfg, "num_hidden_layers")) + 1
+        self.hidden_size = int(cfg.hidden_size)
+        self.n_states = int(cfg.num_hidden_layers) + 1
 
     @torch.no_grad()
     def hidden_states(self, x: np.ndarray) -> np.ndarray:
@@ -131,7 +129,7 @@ class SSLEncoder:
         if len(x) < min_len:
             x = np.pad(x, (0, min_len - len(x)))
         step = max(min_len, int(self.max_chunk * self.sample_rate))
-        outs = []
+        outs: list[np.ndarray] = []
         for s in range(0, len(x), step):
             c = x[s:s + step]
             if len(c) < min_len:
@@ -181,6 +179,9 @@ class AttentiveCorrelationPooling(nn.Module):
     diagonal) of the attention-weighted correlation matrix of the channels.
     """
 
+    iu0: torch.Tensor  # buffers: row and column indices of the upper triangle
+    iu1: torch.Tensor
+
     def __init__(self, channels: int, heads: int = 4, att_dim: int = 64):
         super().__init__()
         self.key = nn.Linear(channels, att_dim)
@@ -222,6 +223,8 @@ class SSLHead(nn.Module):
         self.layers = WeightedLayerSum(n_states)
         self.norm = nn.LayerNorm(hidden, elementwise_affine=False)
         self.reduce = nn.Linear(hidden, reduce)
+        self.channel_drop: nn.Dropout1d | None
+        self.pool: AttentiveCorrelationPooling | None
         if head == "attcp":
             self.channel_drop = nn.Dropout1d(channel_dropout)
             self.pool = AttentiveCorrelationPooling(reduce, heads=heads, att_dim=att_dim)
@@ -237,6 +240,7 @@ class SSLHead(nn.Module):
         x = self.reduce(self.norm(self.layers(h)))            # (N, T, R)
         mask = lengths_to_mask(lengths, x.shape[1])
         if self.head == "attcp":
+            assert self.channel_drop is not None and self.pool is not None  # built with head="attcp"
             x = self.channel_drop(x.transpose(1, 2)).transpose(1, 2)
             z = self.pool(x, mask)
         else:
@@ -249,10 +253,10 @@ class SSLHead(nn.Module):
 # --------------------------------------------------------------------------------------------
 
 class _SSLBase(EmotionModel):
-    defaults: dict[str, Any] = {}
+    defaults: ClassVar[dict[str, Any] | None] = {}
 
     def __init__(self, config: dict[str, Any] | None = None):
-        cfg = {**self.defaults, **(config or {})}
+        cfg = {**(self.defaults or {}), **(config or {})}
         super().__init__(cfg)
         self.sample_rate = 16000
         self.labels: list[str] = []
@@ -279,7 +283,7 @@ class _SSLBase(EmotionModel):
             raise ModelError(f"layers {bad} out of range: the encoder has {n} hidden states (0..{n - 1})")
         return [i % n for i in idx]
 
-    def _states(self, signals: Sequence[np.ndarray], dtype=np.float16) -> list[np.ndarray]:
+    def states(self, signals: Sequence[np.ndarray], dtype=np.float16) -> list[np.ndarray]:
         idx = self._layer_index()
         return [self.encoder.hidden_states(x)[idx].astype(dtype) for x in signals]
 
@@ -315,9 +319,10 @@ class _SSLBase(EmotionModel):
 
 @register_model("ssl_head")
 class SSLHeadModel(_SSLBase):
-    """``type: ssl_head``: frozen SSL encoder + weighted layer sum + DNN-SP or DNN-AttCP head."""
+    """``type: ssl_head``: frozen SSL encoder + weighted layer sum + DNN-SP or DNN-AttCP head
+    (trained by :func:`callemo.train.neural.fit_ssl_head`)."""
 
-    defaults = {
+    defaults: ClassVar[dict[str, Any] | None] = {
         "type": "ssl_head", "encoder": None, "head": "sp", "layers": "all", "reduce": 128, "embedding": 128,
         "dropout": 0.2, "channel_dropout": 0.25, "heads": 4, "att_dim": 64, "label_smoothing": None,
         "lr": 3e-4, "lr_decay": 1.0, "lr_decay_steps": 1000, "clip": 5.0, "batch_size": 16, "epochs": 20,
@@ -331,13 +336,13 @@ class SSLHeadModel(_SSLBase):
         self.net: SSLHead | None = None
         self.history: dict[str, Any] = {}
 
-    def _build_net(self, n_states: int, hidden: int) -> SSLHead:
+    def build_net(self, n_states: int, hidden: int) -> SSLHead:
         c = self.config
         return SSLHead(n_states, hidden, len(self.labels), head=c["head"], reduce=int(c["reduce"]),
                        embedding=int(c["embedding"]), dropout=float(c["dropout"]),
                        channel_dropout=float(c["channel_dropout"]), heads=int(c["heads"]), att_dim=int(c["att_dim"]))
 
-    def _batch(self, states: list[np.ndarray], idx, rng=None) -> tuple[torch.Tensor, torch.Tensor]:
+    def batch(self, states: list[np.ndarray], idx, rng=None) -> tuple[torch.Tensor, torch.Tensor]:
         maxf = int(self.config.get("max_frames") or 10**9)
         seqs = []
         for i in idx:
@@ -355,64 +360,16 @@ class SSLHeadModel(_SSLBase):
             lens[j] = s.shape[1]
         return torch.from_numpy(x), torch.from_numpy(lens)
 
-    def _proba_states(self, states: list[np.ndarray]) -> np.ndarray:
+    def proba_states(self, states: list[np.ndarray]) -> np.ndarray:
         assert self.net is not None
         self.net.eval()
         dev = select_device(self.config.get("device"))
         out = np.zeros((len(states), len(self.labels)))
         with torch.no_grad():
             for b in iterate_minibatches(len(states), 32):
-                x, lens = self._batch(states, b)
+                x, lens = self.batch(states, b)
                 out[b] = torch.softmax(self.net(x.to(dev), lens.to(dev)), -1).cpu().numpy()
         return out
-
-    def fit(self, signals: Sequence[np.ndarray], y: Sequence[str], speakers: Sequence[str] | None = None, *,
-            log_fn=None, **kw) -> "SSLHeadModel":
-        c = self.config
-        set_threads(c.get("threads"))
-        rng = seed_everything(int(c.get("seed", 0)))
-        dev = select_device(c.get("device"))
-        y = np.asarray([str(v) for v in y])
-        if len(y) != len(signals):
-            raise ModelError(f"fit: {len(signals)} signals but {len(y)} labels")
-        self.labels = sorted(set(y.tolist()))
-        if len(self.labels) < 2:
-            raise ModelError("fit needs at least two emotion classes")
-        yi = np.array([self.labels.index(v) for v in y])
-        spk = np.asarray([str(s) for s in speakers]) if speakers is not None else None
-        states = self._states(signals)
-        tr, va = speaker_validation_split(yi, spk, float(c.get("validation_fraction", 0.2)), seed=int(c.get("seed", 0)))
-        torch.manual_seed(int(c.get("seed", 0)))
-        self.net = self._build_net(states[0].shape[0], states[0].shape[2]).to(dev)
-        ls = c.get("label_smoothing")
-        if ls is None:
-            ls = 0.1 if c["head"] == "attcp" else 0.0
-        ce = nn.CrossEntropyLoss(label_smoothing=float(ls))
-        bs = int(c["batch_size"])
-
-        def batches(epoch):
-            sel = tr[balanced_indices(yi[tr], None if spk is None else spk[tr], rng=rng, mode=c.get("balance", "down"))]
-            for b in iterate_minibatches(len(sel), bs, order=sel):
-                x, lens = self._batch(states, b, rng=rng)
-                yield x, lens, torch.from_numpy(yi[b])
-
-        def loss_fn(net, batch):
-            x, lens, t = batch
-            return ce(net(x.to(dev), lens.to(dev)), t.to(dev))
-
-        def validate():
-            p = self._proba_states([states[i] for i in va])
-            return unweighted_accuracy(yi[va], p.argmax(1))
-
-        opt, sched = make_optimizer(self.net, lr=float(c["lr"]), decay_rate=float(c.get("lr_decay", 1.0)),
-                                    decay_steps=int(c.get("lr_decay_steps", 1000)))
-        res = train_loop(self.net, opt, batches, loss_fn, scheduler=sched, epochs=int(c["epochs"]),
-                         validate=validate if len(va) else None, patience=c.get("patience"), clip=c.get("clip"),
-                         min_epochs=int(c.get("min_epochs", 1)), log=log_fn or log.info, max_seconds=c.get("max_seconds"))
-        self.history = {**res.as_dict(), "layer_weights": self.net.layers.weights(), "parameters": count_parameters(self.net),
-                        "n_train": int(len(tr)), "n_validation": int(len(va))}
-        self.card.update({"training": self.history})
-        return self
 
     def predict_proba(self, signals: Sequence[np.ndarray], speakers: Sequence[str] | None = None) -> np.ndarray:
         if self.net is None:
@@ -421,7 +378,7 @@ class SSLHeadModel(_SSLBase):
             return np.zeros((0, len(self.labels)))
         set_threads(self.config.get("threads"))
         self.net.to(select_device(self.config.get("device")))
-        return self._proba_states(self._states(signals))
+        return self.proba_states(self.states(signals))
 
     def _save(self, directory: Path) -> dict[str, Any]:
         if self.net is None:
@@ -431,13 +388,13 @@ class SSLHeadModel(_SSLBase):
         return {"weights": HEAD_WEIGHTS, **self._save_encoder(directory), "parameters": count_parameters(self.net)}
 
     @classmethod
-    def _load(cls, directory: Path, card: dict[str, Any]) -> "SSLHeadModel":
+    def _load(cls, directory: Path, card: dict[str, Any]) -> SSLHeadModel:
         m = cls._from_card(directory, card)
         wpath = directory / card.get("weights", HEAD_WEIGHTS)
         if not wpath.exists():
             raise ModelError(f"{directory}: weights file {wpath.name} not found")
-        blob = torch.load(wpath, map_location="cpu", weights_only=False)
-        m.net = m._build_net(int(blob["n_states"]), int(blob["hidden"]))
+        blob = read_state(wpath)
+        m.net = m.build_net(int(blob["n_states"]), int(blob["hidden"]))
         load_state(m.net, wpath)
         m.net.eval()
         return m
@@ -451,9 +408,10 @@ class SSLHeadModel(_SSLBase):
 class SSLSVMModel(_SSLBase):
     """``type: ssl_svm``: time-pooled SSL layer embeddings + standardisation + RBF SVM (balanced)."""
 
-    defaults = {"type": "ssl_svm", "encoder": None, "layers": "all", "pool": "mean", "C": 1.0, "gamma": "scale",
-                "device": "cpu", "threads": None, "seed": 0, "max_chunk": 20.0, "normalize_input": "auto",
-                "copy_encoder": False}
+    defaults: ClassVar[dict[str, Any] | None] = {
+        "type": "ssl_svm", "encoder": None, "layers": "all", "pool": "mean", "C": 1.0, "gamma": "scale",
+        "device": "cpu", "threads": None, "seed": 0, "max_chunk": 20.0, "normalize_input": "auto",
+        "copy_encoder": False}
 
     def __init__(self, config: dict[str, Any] | None = None):
         super().__init__(config)
@@ -473,15 +431,16 @@ class SSLSVMModel(_SSLBase):
             rows.append(np.concatenate(parts, -1).reshape(-1))
         return np.asarray(rows, dtype=np.float32)
 
-    def fit(self, signals: Sequence[np.ndarray], y: Sequence[str], speakers: Sequence[str] | None = None, **kw) -> "SSLSVMModel":
+    def fit(self, signals: Sequence[np.ndarray], y: Sequence[str], speakers: Sequence[str] | None = None,
+            **kw) -> SSLSVMModel:
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
         from sklearn.svm import SVC
 
         set_threads(self.config.get("threads"))
         seed_everything(int(self.config.get("seed", 0)))
-        y = np.asarray([str(v) for v in y])
-        self.labels = sorted(set(y.tolist()))
+        targets = np.asarray([str(v) for v in y])
+        self.labels = sorted(set(targets.tolist()))
         if len(self.labels) < 2:
             raise ModelError("fit needs at least two emotion classes")
         X = self.embeddings(signals)
@@ -490,9 +449,9 @@ class SSLSVMModel(_SSLBase):
         svc = SVC(kernel="rbf", C=float(self.config.get("C", 1.0)), gamma=self.config.get("gamma", "scale"),
                   class_weight="balanced", decision_function_shape="ovr", random_state=int(self.config.get("seed", 0)))
         # probabilities by Platt scaling on internal folds (SVC(probability=True) is deprecated)
-        k = int(min(3, np.unique(y, return_counts=True)[1].min()))
+        k = int(min(3, np.unique(targets, return_counts=True)[1].min()))
         clf = CalibratedClassifierCV(svc, ensemble=False, cv=k, method="sigmoid") if k >= 2 else svc
-        self.pipeline = make_pipeline(StandardScaler(), clf).fit(X, y)
+        self.pipeline = make_pipeline(StandardScaler(), clf).fit(X, targets)
         return self
 
     def predict_proba(self, signals: Sequence[np.ndarray], speakers: Sequence[str] | None = None) -> np.ndarray:
@@ -501,24 +460,20 @@ class SSLSVMModel(_SSLBase):
         if len(signals) == 0:
             return np.zeros((0, len(self.labels)))
         p = self.pipeline.predict_proba(self.embeddings(signals))
-        order = [list(self.pipeline.classes_).index(l) for l in self.labels]
+        order = [list(self.pipeline.classes_).index(lab) for lab in self.labels]
         return p[:, order]
 
     def _save(self, directory: Path) -> dict[str, Any]:
-        import joblib
-
         if self.pipeline is None:
             raise ModelError("cannot save an unfitted ssl_svm model")
-        joblib.dump(self.pipeline, directory / SVM_FILE)
-        return {"weights": SVM_FILE, **self._save_encoder(directory)}
+        return {"weights": SVM_FILE, **dump_sklearn(self.pipeline, directory / SVM_FILE),
+                **self._save_encoder(directory)}
 
     @classmethod
-    def _load(cls, directory: Path, card: dict[str, Any]) -> "SSLSVMModel":
-        import joblib
-
+    def _load(cls, directory: Path, card: dict[str, Any]) -> SSLSVMModel:
         m = cls._from_card(directory, card)
         f = directory / card.get("weights", SVM_FILE)
         if not f.exists():
             raise ModelError(f"{directory}: {f.name} not found")
-        m.pipeline = joblib.load(f)
+        m.pipeline = load_sklearn(f, card)
         return m

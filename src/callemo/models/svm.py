@@ -23,13 +23,15 @@ Configuration (YAML, see ``callemo/configs/svm*.yaml``)::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from ..features import SpeakerStandardizer, extract, get_extractor
 from .base import EmotionModel, ModelError, register_model
+from .calibration import Calibrator
 
 WEIGHTS = "model.joblib"
 
@@ -95,8 +97,11 @@ class SVMModel(_FunctionalsModel):
         self.extractors = self._extractors(self.config.get("features"))
         self.normaliser: SpeakerStandardizer | None = None
         self.selector = None
-        self.clf = None
+        #: the fitted classifier (an sklearn estimator or :class:`_SoftmaxSVC`), None until trained
+        self.clf: Any | None = None
         self.best_params_: dict[str, Any] = {}
+        #: post-hoc calibration fitted on held-out corpora (:meth:`set_calibration`), None = none
+        self.calibrator: Calibrator | None = None
 
     # -- features -------------------------------------------------------------------------
     @property
@@ -147,13 +152,17 @@ class SVMModel(_FunctionalsModel):
         k = max(1, min(n_features, k))
         return SelectKBest(f_classif, k=k)
 
-    def fit(self, signals, y, speakers=None, progress: bool = False, **kw) -> "SVMModel":
-        signals, y, speakers = noise_copies(signals, y, speakers, self.config.get("noise_augment"), int(self.sample_rate))
+    def fit(self, signals, y, speakers=None, progress: bool = False, **kw) -> SVMModel:
+        signals, y, speakers = noise_copies(
+            signals, y, speakers, self.config.get("noise_augment"), int(self.sample_rate)
+        )
         X = self.features(signals, progress=progress)
         return self.fit_features(X, y, speakers)
 
-    def fit_features(self, X: np.ndarray, y: Sequence[str], speakers: Sequence[str] | None = None) -> "SVMModel":
-        y = np.asarray([str(v) for v in y], dtype=object)
+    def fit_features(self, X: np.ndarray, y: Sequence[str], speakers: Sequence[str] | None = None) -> SVMModel:
+        return self._fit_features(X, np.asarray([str(v) for v in y], dtype=object), speakers)
+
+    def _fit_features(self, X: np.ndarray, y: np.ndarray, speakers: Sequence[str] | None) -> SVMModel:
         if len(y) != len(X):
             raise ModelError(f"{len(X)} feature rows but {len(y)} labels")
         present = sorted(set(y.tolist()))
@@ -164,9 +173,15 @@ class SVMModel(_FunctionalsModel):
         if missing:
             raise ModelError(f"training labels {missing} are not in the configured labels {labels}")
         self.labels = labels
-        self.normaliser = SpeakerStandardizer(self.config.get("normalisation", "global"), shrink=float(self.config.get("shrink", 3.0)),
-                                              balance_classes=bool(self.config.get("balance_speaker_stats", False)))
-        Z = self.normaliser.fit_transform(X, speakers, y)
+        self.normaliser = SpeakerStandardizer(
+            self.config.get("normalisation", "global"),
+            shrink=float(self.config.get("shrink", 3.0)),
+            balance_classes=bool(self.config.get("balance_speaker_stats", False)),
+            robust=bool(self.config.get("robust_speaker_stats", False)),
+        )
+        Z = self.normaliser.fit_transform(X, speakers, y.tolist())
+        if self.config.get("call_stats") and speakers is not None and self.normaliser.mode == "speaker":
+            Z, y, speakers = self._call_like(X, y, speakers)
         Z, y, speakers = self._augment(X, Z, y, speakers)
         self.selector = self._selector(Z.shape[1])
         if self.selector is not None:
@@ -178,15 +193,15 @@ class SVMModel(_FunctionalsModel):
                 Z = self.selector.fit_transform(Z, y)
         params = self._tune(Z, y, speakers) if self.config.get("tune") else {}
         self.best_params_ = params
-        self.clf = self._classifier(params, min_class_count=int(min(np.unique(y, return_counts=True)[1])))
+        self.clf = clf = self._classifier(params, min_class_count=int(min(np.unique(y, return_counts=True)[1])))
         sw = self._sample_weight(speakers, len(y))
         if sw is None:
-            self.clf.fit(Z, y)
+            clf.fit(Z, y)
         else:
-            self.clf.fit(Z, y, sample_weight=sw)
+            clf.fit(Z, y, sample_weight=sw)
         # support vectors at float32 precision: the model directory stores them as float32 (half the
         # size) and the model in memory predicts exactly as the saved one
-        for svc in _fitted_svcs(self.clf):
+        for svc in _fitted_svcs(clf):
             svc.support_vectors_ = svc.support_vectors_.astype(np.float32).astype(np.float64)
         return self
 
@@ -203,12 +218,92 @@ class SVMModel(_FunctionalsModel):
             raise ModelError(f"sample_weight must be speaker or sqrt_speaker, not {mode!r}")
         return w * (n / w.sum())
 
+    def _call_like(self, X: np.ndarray, y: np.ndarray, speakers: Sequence[str]):
+        """Training rows standardised the way a call standardises them (``call_stats``).
+
+        In a call a speaker's statistics come from a few turns, most of them neutral; in the acted
+        corpora from a class-balanced set. With ``call_stats: {draws: 1, size: [4, 8], neutral: 0.6}``
+        every emotional item of a training speaker (or a random ``share`` of its items, the others keeping
+        whole-speaker rows) is put ``draws`` times into a random group of
+        ``size`` items of that speaker, at least a share ``neutral`` of them neutral (drawn from the
+        speaker's neutral items), and standardised with that group's statistics (with the same
+        shrinkage as at test time). The rows kept are the emotional items and some of the group's
+        neutral items, so that each class keeps about its share of the training set (``draws: 1``
+        gives about as many rows as the plain training set); ``keep_full: true`` also keeps the rows
+        standardised over the whole speaker. Speakers without neutral items keep whole-speaker rows
+        only.
+        """
+        cs = dict(self.config.get("call_stats") or {})
+        draws = int(cs.get("draws", 1))
+        share = float(cs.get("share", 1.0))  # share of each speaker's items standardised in call-like groups
+        lo, hi = (int(v) for v in cs.get("size", (4, 8)))
+        min_neutral = float(cs.get("neutral", 0.6))
+        neutral = str(cs.get("label", "neutral"))
+        if not (1 <= lo <= hi) or not (0.0 <= min_neutral < 1.0) or draws < 1 or not 0.0 < share <= 1.0:
+            raise ModelError(f"call_stats needs draws >= 1, 1 <= size[0] <= size[1], 0 <= neutral < 1 and "
+                             f"0 < share <= 1, got {cs}")
+        norm = self.normaliser
+        if norm is None:
+            raise ModelError("call_stats: the standardiser is not fitted")
+        rng = np.random.default_rng(int(self.config.get("seed", 0)))
+        g = np.asarray([str(s) for s in speakers], dtype=object)
+        members: list[np.ndarray] = []
+        gids: list[str] = []
+        keep: list[np.ndarray] = []  # per group, positions (inside its members) of the rows kept
+        whole = np.zeros(len(y), bool)
+        for s in dict.fromkeys(g.tolist()):
+            own = np.flatnonzero(g == s)
+            neu, emo = own[y[own] == neutral], own[y[own] != neutral]
+            if len(neu) == 0 or len(emo) == 0:
+                whole[own] = True
+                continue
+            if share < 1.0:  # the other items keep whole-speaker rows (the statistics still use them all)
+                grouped = rng.random(len(own)) < share
+                whole[own[~grouped]] = True
+                emo_rows, n_neu_rows = emo[grouped[y[own] != neutral]], int(grouped[y[own] == neutral].sum())
+            else:
+                emo_rows, n_neu_rows = emo, len(neu)
+            for d in range(draws):
+                order = rng.permutation(emo_rows)
+                pos, j = 0, 0
+                while pos < len(order):
+                    k = int(rng.integers(lo, hi + 1))
+                    e = max(1, min(int(np.floor(k * (1.0 - min_neutral) + 1e-9)), len(order) - pos))
+                    m = max(k - e, 1)
+                    nsel = rng.choice(neu, size=m, replace=len(neu) < m)
+                    grp = np.concatenate([order[pos:pos + e], nsel])
+                    members.append(grp)
+                    gids.append(f"{s}#call{d}#{j}")
+                    # neutral rows kept in the speaker's own neutral : emotional proportion (in expectation)
+                    kn = min(m, int(rng.binomial(e, min(1.0, n_neu_rows / max(len(emo_rows), 1)))))
+                    keep.append(np.concatenate([np.arange(e), e + rng.choice(m, size=kn, replace=False)]))
+                    pos, j = pos + e, j + 1
+        Zs, ys, gs = [], [], []
+        if members:
+            rows = np.concatenate(members)
+            labels_g = np.repeat(np.asarray(gids, dtype=object), [len(m) for m in members])
+            Zg = norm.transform(X[rows], labels_g.tolist())
+            off = np.cumsum([0] + [len(m) for m in members[:-1]])
+            sel = np.concatenate([o + kp for o, kp in zip(off, keep)])
+            Zs.append(Zg[sel])
+            ys.append(y[rows[sel]])
+            gs.append(g[rows[sel]])
+        if cs.get("keep_full", False):
+            whole[:] = True
+        if whole.any():  # whole-speaker statistics from all of the speaker's items
+            Zs.append(norm.transform(X, g.tolist())[whole])
+            ys.append(y[whole])
+            gs.append(g[whole])
+        return np.vstack(Zs), np.concatenate(ys), np.concatenate(gs)
+
     def _augment(self, X, Z, y, speakers):
         """``few_segments: [1, 3]`` adds copies of the training set normalised as if each speaker had
         only 1 (3, ...) segments (random chunks of the speaker's segments, with the shrinkage used at
         test time), so the classifier also learns the few-segments regime of short calls."""
+        norm = self.normaliser
+        assert norm is not None, "fit_features fits the standardiser before augmenting"
         ks = _as_list(self.config.get("few_segments"))
-        if not ks or speakers is None or self.normaliser.mode != "speaker":
+        if not ks or speakers is None or norm.mode != "speaker":
             return Z, y, speakers
         rng = np.random.default_rng(int(self.config.get("seed", 0)))
         g = np.asarray([str(s) for s in speakers], dtype=object)
@@ -220,7 +315,7 @@ class SVMModel(_FunctionalsModel):
                 rng.shuffle(idx)
                 for j, i in enumerate(idx):
                     chunk[i] = f"{s}#{k}#{j // int(k)}"
-            Zs.append(self.normaliser.transform(X, chunk))
+            Zs.append(norm.transform(X, chunk.tolist()))
             ys.append(y)
             gs.append(g)
         return np.vstack(Zs), np.concatenate(ys), np.concatenate(gs)
@@ -240,7 +335,9 @@ class SVMModel(_FunctionalsModel):
             cv, fit_kw = GroupKFold(n_splits=folds), {"groups": groups}
         else:
             cv, fit_kw = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0), {}
-        gs = GridSearchCV(est, grid, scoring="balanced_accuracy", cv=cv, n_jobs=int(self.config.get("jobs", 1)), refit=False)
+        gs = GridSearchCV(
+            est, grid, scoring="balanced_accuracy", cv=cv, n_jobs=int(self.config.get("jobs", 1)), refit=False
+        )
         gs.fit(Z, y, **fit_kw)
         return dict(gs.best_params_)
 
@@ -257,15 +354,32 @@ class SVMModel(_FunctionalsModel):
 
     def predict_proba_features(self, X: np.ndarray, speakers=None) -> np.ndarray:
         self._check_fitted()
-        Z = self.normaliser.transform(X, speakers)
+        clf, norm = self.clf, self.normaliser
+        assert clf is not None and norm is not None, "fit / load set the classifier and standardiser together"
+        Z = norm.transform(X, speakers)
         if self.selector is not None:
             Z = self.selector.transform(Z)
-        p = self.clf.predict_proba(Z)
+        p = clf.predict_proba(Z)
         out = np.zeros((len(X), len(self.labels)), dtype=np.float64)
-        for j, c in enumerate(self.clf.classes_):
+        for j, c in enumerate(clf.classes_):
             out[:, self.labels.index(str(c))] = p[:, j]
         s = out.sum(axis=1, keepdims=True)
-        return (out / np.where(s > 0, s, 1.0)).astype(np.float32)
+        out = out / np.where(s > 0, s, 1.0)
+        if self.calibrator is not None:
+            out = self.calibrator.transform(out)
+        return out.astype(np.float32)
+
+    def set_calibration(self, calibrator: Calibrator | None, unknown_below: float | None = None) -> None:
+        """Calibrate the probabilities with ``calibrator`` (fitted on held-out predictions of this
+        model's configuration; its labels must be the model's) and, if given, set the confidence
+        below which a prediction is ``unknown``. Both are saved in the model card."""
+        if calibrator is not None and list(calibrator.labels) != list(self.labels):
+            raise ModelError(f"calibrator labels {calibrator.labels} differ from the model's {self.labels}")
+        self.calibrator = calibrator
+        if unknown_below is not None:
+            if not 0.0 <= float(unknown_below) < 1.0:
+                raise ModelError(f"unknown_below must be in [0, 1), not {unknown_below}")
+            self.unknown_below = float(unknown_below)
 
     # -- persistence ----------------------------------------------------------------------
     def _state(self) -> dict[str, Any]:
@@ -285,12 +399,16 @@ class SVMModel(_FunctionalsModel):
         self.best_params_ = dict(st.get("best_params") or {})
 
     def _card(self) -> dict[str, Any]:
-        return {
+        card = {
             "features": [e.params() for e in self.extractors],
             "n_features": len(self.feature_names),
             "normalisation": self.config.get("normalisation", "global"),
             "classifier": {**dict(self.config.get("classifier") or {"type": "svc"}), **self.best_params_},
+            "unknown_below": float(self.unknown_below),
         }
+        if self.calibrator is not None:
+            card["calibration"] = {**dict(self.card.get("calibration") or {}), **self.calibrator.to_dict()}
+        return card
 
     def _save(self, directory: Path) -> dict[str, Any]:
         import joblib
@@ -300,9 +418,18 @@ class SVMModel(_FunctionalsModel):
         return self._card()
 
     @classmethod
-    def _load(cls, directory: Path, card: dict[str, Any]) -> "SVMModel":
+    def _load(cls, directory: Path, card: dict[str, Any]) -> SVMModel:
         m, state = _read_weights(cls, directory, card)
         m._set_state(state)
+        if card.get("calibration"):
+            try:
+                m.calibrator = Calibrator.from_dict(card["calibration"])
+            except (TypeError, ValueError) as e:
+                raise ModelError(f"{directory}: invalid 'calibration' in the model card ({e})") from None
+            if m.calibrator.labels != list(card["labels"]):
+                raise ModelError(
+                    f"{directory}: calibration labels {m.calibrator.labels} differ from the model's {card['labels']}"
+                )
         return m
 
 
@@ -327,13 +454,17 @@ class EnsembleModel(_FunctionalsModel):
             raise ModelError(f"ensemble: {len(w)} weights for {len(self.members)} members")
         self.weights = np.asarray(w, float) / float(np.sum(w))
 
-    def fit(self, signals, y, speakers=None, progress: bool = False, **kw) -> "EnsembleModel":
+    @property
+    def per_speaker_normalisation(self) -> bool:
+        return any(m.per_speaker_normalisation for m in self.members)
+
+    def fit(self, signals, y, speakers=None, progress: bool = False, **kw) -> EnsembleModel:
         for m in self.members:
             m.fit(signals, y, speakers, progress=progress)
         self.labels = list(self.members[0].labels)
         return self
 
-    def fit_features(self, Xs: Sequence[np.ndarray], y, speakers=None) -> "EnsembleModel":
+    def fit_features(self, Xs: Sequence[np.ndarray], y, speakers=None) -> EnsembleModel:
         for m, X in zip(self.members, Xs):
             m.fit_features(X, y, speakers)
         self.labels = list(self.members[0].labels)
@@ -354,7 +485,8 @@ class EnsembleModel(_FunctionalsModel):
     def _save(self, directory: Path) -> dict[str, Any]:
         import joblib
 
-        joblib.dump({"members": [m._state() for m in self.members], "labels": self.labels}, directory / WEIGHTS, compress=3)
+        state = {"members": [m._state() for m in self.members], "labels": self.labels}
+        joblib.dump(state, directory / WEIGHTS, compress=3)
         feats = []
         for m in self.members:
             feats += [e.params() for e in m.extractors if e.params() not in feats]
@@ -362,7 +494,7 @@ class EnsembleModel(_FunctionalsModel):
                 "normalisation": sorted({str(m.config.get("normalisation", "global")) for m in self.members})}
 
     @classmethod
-    def _load(cls, directory: Path, card: dict[str, Any]) -> "EnsembleModel":
+    def _load(cls, directory: Path, card: dict[str, Any]) -> EnsembleModel:
         m, st = _read_weights(cls, directory, card)
         for mem, s in zip(m.members, st["members"]):
             mem._set_state(s)
@@ -381,7 +513,7 @@ def _read_weights(cls, directory: Path, card: dict[str, Any]):
     cfg.setdefault("sample_rate", card.get("sample_rate", 16000))
     try:
         state = joblib.load(f)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         raise ModelError(f"{f}: cannot load the model weights ({e})") from None
     return cls(cfg), state
 
@@ -392,19 +524,26 @@ def noise_copies(signals, y, speakers, spec: dict[str, Any] | None, sr: int):
     ``spec`` = ``{copies: 1, snr: [10, 30], seed: 0}`` (the config's ``noise_augment``; ``None`` or
     ``copies: 0`` = off). Noise is pink-tilted at an SNR drawn per copy; at 8 kHz the copy goes
     through G.711 mu-law again, as real telephone noise would. Labels and speakers are repeated.
+    The noise of a copy is seeded from the signal's own samples (and ``seed`` and the copy number),
+    not from its position, so a signal gets the same noisy copy in every training subset (the
+    feature cache then serves cross-validation folds and the final model alike).
     """
     if not spec or int(spec.get("copies", 1)) <= 0:
         return signals, y, speakers
+    import zlib
+
     from ..io.telephone import TELEPHONE_SR, add_noise, mulaw
 
     copies = int(spec.get("copies", 1))
     lo, hi = (float(v) for v in spec.get("snr", (10.0, 30.0)))
-    rng = np.random.default_rng(int(spec.get("seed", 0)))
+    seed = int(spec.get("seed", 0))
     out_sig, out_y = list(signals), list(y)
     out_spk = None if speakers is None else list(speakers)
-    for _ in range(copies):
+    for c in range(copies):
         for x in signals:
-            z = add_noise(np.asarray(x, np.float32), float(rng.uniform(lo, hi)), rng)
+            x = np.ascontiguousarray(x, np.float32)
+            rng = np.random.default_rng([seed, c, zlib.crc32(x.tobytes())])
+            z = add_noise(x, float(rng.uniform(lo, hi)), rng)
             out_sig.append(mulaw(z) if sr == TELEPHONE_SR else z)
         out_y += list(y)
         if out_spk is not None:

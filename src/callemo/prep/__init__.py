@@ -1,7 +1,7 @@
 """Call preparation: voice activity, silence compression, diarization, roles, segmentation.
 
 ``prepare_call(path)`` runs the whole chain; the pieces are ``vad.speech_regions``,
-``silence.compress`` / ``TimeMap``, ``diarize.diarize``, ``roles.assign_roles`` and
+``silence.compress`` / ``TimeMap``, ``diarize.diarize_regions``, ``roles.assign_roles`` and
 ``segment.emotion_segments``. Heavy imports (torch, silero, resemblyzer) happen on first use.
 """
 
@@ -13,7 +13,7 @@ _SUBMODULES = {"vad", "silence", "diarize", "roles", "segment", "call"}
 _NAMES = {
     "prepare_call": "call", "PreparedCall": "call", "PrepError": "call",
     "TimeMap": "silence", "compress": "silence",
-    "speech_regions": "vad",
+    "speech_regions": "vad", "channel_regions": "vad", "VADSettings": "vad",
     "assign_roles": "roles",
     "emotion_segments": "segment",
 }

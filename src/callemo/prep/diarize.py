@@ -22,26 +22,34 @@ lot of the emotion. This module uses what a call gives:
 6. **Overlap**: a speaker change with no pause between the two speakers is flagged as possible
    overlapped speech (``overlap`` column; the stretch is in :attr:`DiarizationResult.overlaps`).
 
-Without resemblyzer the same pipeline runs on MFCC mean/std window statistics (weaker).
+Same-gender voices whose emotion changes (issue 9): the d-vectors are projected off the
+directions along which one speaker's voice moves with emotion (``nap``, learnt on the shared
+corpora, :func:`nuisance_directions`), and per-call GMM speaker models
+(:mod:`callemo.prep.speaker_models`) are fused with the d-vectors in the clustering (turn
+supervectors) and in the resegmentation (window log-likelihoods). ``DiarizationResult.confidence``
+says how clearly the windows split between the speakers (:func:`separation_confidence`).
+
+``embedding="mfcc"`` (or ``"auto"`` without resemblyzer installed) runs the same pipeline on
+MFCC mean/std window statistics (weaker).
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
+from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from ..io import resample
-from ..segments import empty_table, set_index
+from .speaker_models import CallGMM, add_deltas, cepstra, window_means
 
 EMB_SR = 16000
 HOP_S = 0.01  # mel frame hop
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def get_encoder():
     """resemblyzer's VoiceEncoder on CPU (weights ship in the package), loaded once per process."""
     try:
@@ -51,6 +59,18 @@ def get_encoder():
     enc = VoiceEncoder("cpu", verbose=False)
     enc.eval()
     return enc
+
+
+@functools.cache
+def nuisance_directions() -> np.ndarray:
+    """The shipped nuisance directions of resemblyzer d-vectors, ``(4, 256)``: the top within-speaker
+    directions of telephone-quality utterances of the shared corpora (RAVDESS, SAVEE, nEMO; every
+    emotion), fitted by ``benchmarks/speaker_utterances.py --fit-nap``. Derived from corpora
+    licensed for non-commercial use, like the default emotion model."""
+    path = Path(__file__).with_name("speaker_nap.npy")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: the shipped nuisance directions are missing (reinstall callemo)")
+    return np.load(path).astype(np.float32)
 
 
 @functools.lru_cache(maxsize=4)
@@ -74,12 +94,33 @@ def mel_frames(x16: np.ndarray) -> np.ndarray:
 
 @dataclass
 class DiarizationResult:
-    """Turns ``[(start, end, speaker)]`` plus what the diarizer saw (in the input's time base)."""
+    """Turns ``[(start, end, speaker)]`` plus what the diarizer saw (in the input's time base).
+
+    ``confidence``: how clearly the call's speech splits between the found speakers (0..1, see
+    :func:`separation_confidence`); ``nan`` with fewer than two speakers.
+    """
 
     turns: list[tuple[float, float, int]]
     overlaps: list[tuple[float, float]] = field(default_factory=list)
     n_speakers: int = 0
     centroids: np.ndarray | None = None
+    confidence: float = float("nan")
+
+
+@dataclass
+class Windows:
+    """What the diarizer sees of a call: one row per analysis window, plus the frames under them.
+
+    ``emb (n, d)`` unit-norm window embeddings, ``bounds (n, 2)`` seconds, ``owner (n,)`` region
+    index; ``frames (N, 2 x n_cep)`` call-normalised telephone-band cepstra + deltas of all speech,
+    ``spans (n, 2)`` each window's ``[first, last + 1)`` frame.
+    """
+
+    emb: np.ndarray
+    bounds: np.ndarray
+    owner: np.ndarray
+    frames: np.ndarray
+    spans: np.ndarray
 
 
 # ----------------------------------------------------------------------------- embeddings
@@ -100,20 +141,30 @@ def _normalise_level(x: np.ndarray, target_dbfs: float = -30.0) -> np.ndarray:
 
 def window_embeddings(
     x: np.ndarray, regions: Sequence[tuple[float, float]], win: float = 1.2, hop: float | None = None,
-    sr: int = EMB_SR,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Embeddings of windows inside ``regions`` of audio ``x`` at ``sr`` (each region is brought to
-    16 kHz on its own, so a long call is never held twice in memory).
+    sr: int = EMB_SR, embedding: str = "auto",
+) -> Windows:
+    """Windows of ``win`` s (hop ``hop``, default ``win/2``) inside ``regions`` of audio ``x`` at ``sr``
+    (each region is brought to 16 kHz on its own, so a long call is never held twice in memory).
 
-    Returns ``(emb (n, d), bounds (n, 2) seconds, region_index (n,))``.
+    ``embedding``: ``"resemblyzer"`` (d-vectors), ``"mfcc"`` (mean and standard deviation of the
+    window's cepstra, standardised over the call: weaker, needs no model) or ``"auto"``
+    (resemblyzer when it is installed).
     """
     import torch
 
-    enc = get_encoder()
-    wf = int(round(win / HOP_S))
-    hf = int(round((hop or win / 2) / HOP_S))
-    feats: list[np.ndarray] = []  # per region mel frames (or mfcc)
-    bounds, owner, batches = [], [], {}
+    if embedding not in ("auto", "resemblyzer", "mfcc"):
+        raise ValueError(f"embedding must be 'auto', 'resemblyzer' or 'mfcc' (got {embedding!r})")
+    enc = get_encoder() if embedding != "mfcc" else None
+    if enc is None and embedding == "resemblyzer":
+        raise ImportError("embedding='resemblyzer' needs the resemblyzer package (pip install --no-deps resemblyzer)")
+    wf = round(win / HOP_S)
+    hf = round((hop or win / 2) / HOP_S)
+    frames: list[np.ndarray] = []
+    bounds: list[tuple[float, float]] = []
+    owner: list[int] = []
+    spans: list[tuple[int, int]] = []
+    batches: dict[int, list[tuple[int, np.ndarray]]] = {}
+    n_frames = 0
     for ri, (s, e) in enumerate(regions):
         a, b = int(s * sr), int(e * sr)
         seg = x[a:b]
@@ -121,41 +172,37 @@ def window_embeddings(
             seg = resample(seg, sr, EMB_SR)
         if len(seg) < 400:
             seg = np.pad(seg, (0, 400 - len(seg)))
-        seg = _normalise_level(seg)
-        m = mel_frames(seg) if enc is not None else _mfcc_frames(seg)
+        m = mel_frames(_normalise_level(seg))
+        frames.append(add_deltas(cepstra(m)))
         for ws, we in _window_bounds(len(m), wf, hf):
             bounds.append((s + ws * HOP_S, min(e, s + we * HOP_S)))
             owner.append(ri)
-            batches.setdefault(we - ws, []).append((len(bounds) - 1, m[ws:we]))
-        if not feats:
-            feats.append(m[:1])  # only the feature width is needed later
+            spans.append((n_frames + ws, n_frames + we))
+            if enc is not None:
+                batches.setdefault(we - ws, []).append((len(bounds) - 1, m[ws:we]))
+        n_frames += len(m)
     n = len(bounds)
+    F = np.concatenate(frames) if frames else np.zeros((0, 32), np.float32)
+    F = ((F - F.mean(0)) / (F.std(0) + 1e-6)).astype(np.float32) if len(F) else F
+    S = np.array(spans, int).reshape(-1, 2)
     if n == 0:
-        return np.zeros((0, 256), np.float32), np.zeros((0, 2)), np.zeros(0, int)
+        return Windows(np.zeros((0, 256), np.float32), np.zeros((0, 2)), np.zeros(0, int), F, S)
     if enc is None:
-        dim = 2 * feats[0].shape[1]
-        emb = np.zeros((n, dim), np.float32)
-        for length, items in batches.items():
-            for i, m in items:
-                emb[i] = np.concatenate([m.mean(0), m.std(0)])
+        half = F.shape[1] // 2  # statics only
+        mu = window_means(F[:, :half], S)
+        sd = np.sqrt(np.maximum(window_means(F[:, :half] ** 2, S) - mu**2, 0))
+        emb = np.hstack([mu, sd])
         emb = (emb - emb.mean(0)) / (emb.std(0) + 1e-6)
-        emb /= np.linalg.norm(emb, axis=1, keepdims=True) + 1e-9
-        return emb, np.array(bounds), np.array(owner)
+        return Windows(_normalise(emb).astype(np.float32), np.array(bounds), np.array(owner), F, S)
     emb = np.zeros((n, 256), np.float32)
     with torch.inference_mode():
-        for length, items in batches.items():
+        for items in batches.values():
             for k in range(0, len(items), 256):
                 chunk = items[k : k + 256]
                 batch = torch.from_numpy(np.stack([m for _, m in chunk]))
                 out = enc(batch).numpy()
                 emb[[i for i, _ in chunk]] = out
-    return emb, np.array(bounds), np.array(owner)
-
-
-def _mfcc_frames(seg: np.ndarray) -> np.ndarray:
-    import librosa
-
-    return librosa.feature.mfcc(y=seg, sr=EMB_SR, n_mfcc=20, n_fft=400, hop_length=160).T.astype(np.float32)
+    return Windows(emb, np.array(bounds), np.array(owner), F, S)
 
 
 # ----------------------------------------------------------------------------- clustering
@@ -175,7 +222,7 @@ def spherical_kmeans(X: np.ndarray, k: int, weights: np.ndarray | None = None, *
         C = np.stack([_normalise((w[lab == j, None] * X[lab == j]).sum(0)) for j in range(max(1, min(k, n)))])
         return lab, C, float((w * (X * C[lab]).sum(1)).sum())
     rng = np.random.default_rng(seed)
-    best = (None, None, -np.inf)
+    best: tuple[np.ndarray, np.ndarray, float] | None = None
     for _ in range(n_init):
         # k-means++ on cosine distance, weighted
         idx = [int(rng.choice(n, p=w / w.sum()))]
@@ -183,18 +230,20 @@ def spherical_kmeans(X: np.ndarray, k: int, weights: np.ndarray | None = None, *
             d = np.min(1 - X @ X[idx].T, axis=1).clip(0) * w
             idx.append(int(rng.choice(n, p=d / d.sum())) if d.sum() > 0 else int(rng.integers(n)))
         C = X[idx].copy()
-        lab = None
-        for _it in range(iters):
-            new = np.argmax(X @ C.T, axis=1)
-            if lab is not None and np.array_equal(new, lab):
-                break
-            lab = new
+        lab = np.argmax(X @ C.T, axis=1)
+        for it in range(iters):
+            if it > 0:
+                new = np.argmax(X @ C.T, axis=1)
+                if np.array_equal(new, lab):
+                    break
+                lab = new
             for j in range(k):
                 m = lab == j
                 C[j] = _normalise((w[m, None] * X[m]).sum(0)) if m.any() else X[int(rng.integers(n))]
         obj = float((w * (X * C[lab]).sum(1)).sum())
-        if obj > best[2]:
+        if best is None or obj > best[2]:
             best = (lab.copy(), C.copy(), obj)
+    assert best is not None  # n_init >= 1
     return best
 
 
@@ -258,13 +307,16 @@ def two_party_partition(U: np.ndarray, weights: np.ndarray, *, turn_taking: floa
                 if 0 < two.sum() < n:
                     key = tuple(two if two[0] == 0 else 1 - two)
                     cands[key] = np.array(key)
-    best, best_score = None, -np.inf
+    best: tuple[np.ndarray, np.ndarray] | None = None
+    best_score = -np.inf
     for two in cands.values():
         C = np.stack([_normalise((w[two == j, None] * X[two == j]).sum(0)) for j in (0, 1)])
         compact = float((w * (X * C[two]).sum(1)).sum() / w.sum())
         score = compact + turn_taking * alternation(two)
         if score > best_score:
             best, best_score = (two, C), score
+    if best is None:  # every unit in one k-means cluster: no bipartition to score
+        return np.zeros(n, int), _normalise(X.mean(0, keepdims=True)).repeat(2, 0)
     return best
 
 
@@ -292,6 +344,59 @@ def _viterbi(scores: np.ndarray, switch_cost: np.ndarray) -> np.ndarray:
     return path
 
 
+def _units(E: np.ndarray, owner: np.ndarray, n_regions: int, gap_w: int, cp_threshold: float) -> np.ndarray:
+    """Unit index of each window: regions cut at embedding change points between adjacent disjoint
+    windows (``j`` and ``j + gap_w``) whose cosine distance exceeds ``cp_threshold``."""
+    unit = np.zeros(len(E), int)
+    u = -1
+    for ri in range(n_regions):
+        idx = np.flatnonzero(owner == ri)
+        u += 1
+        if len(idx) >= 2 * gap_w:
+            d = np.array([1 - float(E[idx[j]] @ E[idx[j + gap_w]]) for j in range(len(idx) - gap_w)])
+            cuts: set[int] = set()
+            for j in np.argsort(-d):
+                if d[j] < cp_threshold:
+                    break
+                c = int(j) + (gap_w + 1) // 2  # first window past the boundary between j and j+gap_w
+                if all(abs(c - q) >= gap_w + 1 for q in cuts):
+                    cuts.add(c)
+            for j, i in enumerate(idx):
+                if j in cuts:
+                    u += 1
+                unit[i] = u
+        else:
+            unit[idx] = u
+    return unit
+
+
+def _frame_mask(spans: np.ndarray, n_frames: int) -> np.ndarray:
+    """Boolean mask of the frames covered by ``spans``."""
+    cover = np.zeros(n_frames + 1, int)
+    np.add.at(cover, spans[:, 0], 1)
+    np.add.at(cover, spans[:, 1], -1)
+    return np.cumsum(cover)[:n_frames] > 0
+
+
+def _centre(V: np.ndarray, w: np.ndarray) -> np.ndarray:
+    return _normalise(V - (w[:, None] * V).sum(0) / w.sum())
+
+
+def separation_confidence(scores: np.ndarray, labels: np.ndarray, weights: np.ndarray, *, scale: float = 0.1) -> float:
+    """How clearly windows belong to their speaker: the duration-weighted mean of
+    ``min(1, margin / scale)``, where ``margin`` is a window's score (cosine to the speaker's
+    centroid) for its own speaker minus the best other speaker's (negative margins count as 0). 1 = every window sits
+    at least ``scale`` closer to its own speaker; near 0 = the two speakers' models cannot tell the
+    windows apart (same-gender voices, one voice split by emotion)."""
+    n, k = scores.shape
+    if k < 2 or n == 0:
+        return float("nan")
+    own = scores[np.arange(n), labels]
+    other = np.where(np.arange(k)[None, :] == labels[:, None], -np.inf, scores).max(1)
+    m = np.clip((own - other) / scale, 0.0, 1.0)
+    return float((weights * m).sum() / weights.sum())
+
+
 def diarize_regions(
     x: np.ndarray,
     sr: int,
@@ -308,64 +413,88 @@ def diarize_regions(
     min_turn: float = 0.6,
     iterations: int = 4,
     turn_taking: float = 0.5,
-    nuisance: np.ndarray | None = None,
+    embedding: str = "auto",
+    nap: bool | np.ndarray = True,
+    speaker_model: str | None = "gmm",
+    gmm_components: int = 16,
+    gmm_weight: float = 0.5,
+    sv_weight: float = 0.5,
     seed: int = 0,
 ) -> DiarizationResult:
-    """The diarizer: turns ``[(start, end, speaker_index)]`` of 1-D audio ``x`` within ``regions``."""
+    """The diarizer: turns ``[(start, end, speaker_index)]`` of 1-D audio ``x`` within ``regions``.
+
+    ``speaker_model="gmm"`` adds the per-call speaker models of :mod:`callemo.prep.speaker_models`:
+    turn supervectors fused with the d-vectors for clustering (``sv_weight``: share of the
+    supervector in the fused cosine) and window log-likelihoods fused with the d-vector cosine in
+    the resegmentation (``gmm_weight``: its weight after both are brought to the same spread).
+    ``None`` uses the d-vectors alone. ``nap``: project the d-vectors off the directions along
+    which one speaker's voice moves with emotion (``True``: the shipped directions,
+    :func:`nuisance_directions`; an array ``(k, d)``: those; ``False``: none).
+    """
+    if speaker_model not in (None, "gmm"):
+        raise ValueError(f"speaker_model must be 'gmm' or None (got {speaker_model!r})")
     regions = [(float(s), float(e)) for s, e in regions if e - s > 0.05]
     if not regions:
         return DiarizationResult([], [], 0)
     hop = win / 2 if hop is None else hop
-    E, B, owner = window_embeddings(np.asarray(x, np.float32), regions, win=win, hop=hop, sr=sr)
-    gap_w = max(1, int(round(win / hop)))  # windows j and j+gap_w are adjacent, not overlapping
-    if nuisance is not None and len(E):  # nuisance attribute projection: drop within-speaker directions
-        V = np.asarray(nuisance, np.float32)
+    W = window_embeddings(np.asarray(x, np.float32), regions, win=win, hop=hop, sr=sr, embedding=embedding)
+    E, B, owner = W.emb, W.bounds, W.owner
+    if nap is not False and E.shape[1] == 256:  # d-vectors (the MFCC fallback has no learnt directions)
+        V = nuisance_directions() if nap is True else np.asarray(nap, np.float32)
         E = _normalise(E - (E @ V.T) @ V).astype(np.float32)
     n = len(E)
-    # --- units: cut regions at embedding change points between adjacent disjoint windows
-    unit = np.zeros(n, int)
-    u = -1
-    for ri in range(len(regions)):
-        idx = np.flatnonzero(owner == ri)
-        u += 1
-        if len(idx) >= 2 * gap_w:
-            d = np.array([1 - float(E[idx[j]] @ E[idx[j + gap_w]]) for j in range(len(idx) - gap_w)])
-            cuts = set()
-            for j in np.argsort(-d):
-                if d[j] < cp_threshold:
-                    break
-                c = j + (gap_w + 1) // 2  # first window past the boundary between j and j+gap_w
-                if all(abs(c - q) >= gap_w + 1 for q in cuts):
-                    cuts.add(c)
-            for j, i in enumerate(idx):
-                if j in cuts:
-                    u += 1
-                unit[i] = u
-        else:
-            unit[idx] = u
-    n_units = u + 1
+    unit = _units(E, owner, len(regions), max(1, round(win / hop)), cp_threshold)
+    n_units = int(unit.max()) + 1
     U = np.stack([_normalise(E[unit == j].mean(0)) for j in range(n_units)])
+    U_dvec = U  # the speaker-count thresholds of choose_n_speakers are cosines of d-vectors
     dur = np.array([B[unit == j, 1].max() - B[unit == j, 0].min() for j in range(n_units)])
+    gmm = None
+    if speaker_model == "gmm" and len(W.frames) >= 200:
+        gmm = CallGMM(gmm_components, seed=seed).fit(W.frames)
+        post = gmm.posteriors(W.frames)
+        if sv_weight > 0 and n_units > 1:
+            # a unit's windows are consecutive windows of one region, so its frames are one stretch
+            first = np.flatnonzero(np.r_[True, unit[1:] != unit[:-1]])
+            fa, fb = W.spans[first, 0], np.maximum.reduceat(W.spans[:, 1], first)
+            SV = np.stack([gmm.supervector(gmm.adapt(W.frames[a:b], post[a:b])) for a, b in zip(fa, fb)])
+            U = np.hstack([np.sqrt(1 - sv_weight) * _centre(U, dur), np.sqrt(sv_weight) * _centre(SV, dur)])
     # --- clustering of units
-    if n_speakers == "auto":
-        k = choose_n_speakers(U, dur, max_speakers)
-    else:
-        k = int(n_speakers)
+    k = choose_n_speakers(U_dvec, dur, max_speakers) if n_speakers == "auto" else int(n_speakers)
     k = max(1, min(k, n_units))
     if k == 2 and turn_taking > 0:
-        lab_u, C = two_party_partition(U, dur, turn_taking=turn_taking, seed=seed)
+        lab_u, _ = two_party_partition(U, dur, turn_taking=turn_taking, seed=seed)
     else:
-        lab_u, C, _ = spherical_kmeans(U, k, dur, seed=seed)
-    # --- resegmentation over windows (Viterbi), with centroid re-estimation
+        lab_u, _, _ = spherical_kmeans(U, k, dur, seed=seed)
+    # --- resegmentation over windows (Viterbi), with speaker models re-estimated each pass
     switch = np.full(n, switch_in_region)
     switch[0] = 0.0
     new_region = np.concatenate([[True], owner[1:] != owner[:-1]])
     switch[new_region] = switch_at_pause
     lab = lab_u[unit]
+    wdur = B[:, 1] - B[:, 0]
+
+    def centroids(lab: np.ndarray, prev: np.ndarray) -> np.ndarray:
+        return np.stack([_normalise(E[lab == j].mean(0)) if (lab == j).any() else prev[j] for j in range(k)])
+
+    def fused_scores(lab: np.ndarray, C: np.ndarray) -> np.ndarray:
+        S = E @ C.T
+        if gmm is None or k < 2:
+            return S
+        L = np.zeros((n, k))
+        for j in range(k):
+            m = _frame_mask(W.spans[lab == j], len(W.frames))
+            means = gmm.adapt(W.frames, post * m[:, None]) if m.any() else gmm.fitted.means_
+            L[:, j] = window_means(gmm.frame_loglik(W.frames, means), W.spans)
+        Dl, Ds = L - L.mean(1, keepdims=True), S - S.mean(1, keepdims=True)
+        scale = float(Ds.std() / (Dl.std() + 1e-9))
+        return S + gmm_weight * scale * Dl
+
+    C = centroids(lab, np.zeros((k, E.shape[1]), E.dtype))
     for _ in range(iterations if k > 1 else 0):
-        scores = kappa * (E @ C.T)
-        lab = _viterbi(scores, switch)
-        C = np.stack([_normalise(E[lab == j].mean(0)) if (lab == j).any() else C[j] for j in range(k)])
+        lab = _viterbi(kappa * fused_scores(lab, C), switch)
+        C = centroids(lab, C)
+    # the d-vector part alone: comparable across calls (the GMM part is rescaled per call)
+    confidence = separation_confidence(E @ C.T, lab, wdur) if k > 1 else float("nan")
     # --- turns: window labels -> time stretches inside regions
     turns: list[list] = []
     overlaps: list[tuple[float, float]] = []
@@ -384,7 +513,7 @@ def diarize_regions(
                 cur_start, cur_lab = t, lab[idx[j]]
         turns.append([cur_start, e, int(cur_lab)])
     turns = _absorb_short(turns, min_turn)
-    return DiarizationResult([(float(a), float(b), int(c)) for a, b, c in turns], overlaps, k, C)
+    return DiarizationResult([(float(a), float(b), int(c)) for a, b, c in turns], overlaps, k, C, confidence)
 
 
 def _absorb_short(turns: list[list], min_turn: float) -> list[list]:
@@ -415,26 +544,3 @@ def _absorb_short(turns: list[list], min_turn: float) -> list[list]:
         turns = merged
     return turns
 
-
-def diarize(
-    x: np.ndarray,
-    sr: int,
-    regions: Sequence[tuple[float, float]],
-    n_speakers: int | str = 2,
-    *,
-    file: str = "call",
-    **kw,
-) -> pd.DataFrame:
-    """Segment table (index ``file, start, end``) with ``speaker`` (``S0``, ``S1``...) and ``overlap``."""
-    res = diarize_regions(x, sr, regions, n_speakers, **kw)
-    return turns_table(res, file)
-
-
-def turns_table(res: DiarizationResult, file: str = "call") -> pd.DataFrame:
-    if not res.turns:
-        return empty_table(["speaker", "overlap"])
-    rows = []
-    for a, b, c in res.turns:
-        ov = any(o0 < b and o1 > a for o0, o1 in res.overlaps)
-        rows.append({"file": file, "start": a, "end": b, "speaker": f"S{c}", "overlap": ov})
-    return set_index(pd.DataFrame(rows))

@@ -10,7 +10,8 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,7 @@ from ..errors import CallemoError
 ROLE_NAMES = ("agent", "client")
 
 
-class RoleError(CallemoError):
+class RoleError(CallemoError, ValueError):
     """Bad role / channel settings."""
 
 
@@ -28,18 +29,36 @@ def _other(role: str) -> str:
     return "client" if role == "agent" else "agent"
 
 
-def parse_channels(channels: str | Sequence[str] | None, n_channels: int = 2) -> list[str]:
-    """Channel names from ``"agent,client"`` / a list / ``None`` (default: agent, client)."""
-    if channels is None:
-        names = ["agent", "client"][:n_channels]
-    elif isinstance(channels, str):
-        names = [c.strip() for c in channels.split(",") if c.strip()]
+def channel_roles(value: str | Sequence[str] | None) -> list[str] | Literal["mono"] | None:
+    """The one parser of a ``channels`` setting (CLI, service, stream, ``AnalysisOptions``):
+    ``None`` / ``""`` -> ``None`` (default order), ``"mono"`` -> ``"mono"`` (mix down and diarize),
+    ``"agent,client"`` or ``["agent", "client"]`` -> the roles of the channels in order (distinct
+    agent / client names); :class:`RoleError` otherwise."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, str) and value.strip().lower() == "mono":
+        return "mono"
+    if isinstance(value, str):
+        names = [c.strip().lower() for c in value.split(",") if c.strip()]
+    elif isinstance(value, (list, tuple)) and all(isinstance(c, str) for c in value):
+        names = [c.strip().lower() for c in value]
     else:
-        names = [str(c) for c in channels]
+        names = []
+    if not names or any(n not in ROLE_NAMES for n in names) or len(set(names)) != len(names):
+        raise RoleError("must name the stereo channels in order with agent/client, e.g. 'agent,client', "
+                        f"or be 'mono' (got {value!r})")
+    return names
+
+
+def parse_channels(channels: str | Sequence[str] | None, n_channels: int = 2) -> list[str]:
+    """Channel roles of an ``n_channels`` recording from ``"agent,client"`` / a list / ``None``
+    (default: agent, client); :class:`RoleError` when they do not fit."""
+    parsed = channel_roles(channels)
+    if parsed == "mono":
+        raise RoleError("channels 'mono' names no channel roles")
+    names = ["agent", "client"][:n_channels] if parsed is None else parsed
     if len(names) != n_channels:
         raise RoleError(f"--channels names {len(names)} channel(s) ({','.join(names)}) but the audio has {n_channels}")
-    if len(set(names)) != len(names):
-        raise RoleError(f"--channels names must be different (got {','.join(names)})")
     return names
 
 

@@ -7,8 +7,8 @@ the original recording's time.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 
@@ -26,7 +26,7 @@ class TimeMap:
     original: np.ndarray = field(default_factory=lambda: np.array([0.0]))
 
     @classmethod
-    def identity(cls, duration: float) -> "TimeMap":
+    def identity(cls, duration: float) -> TimeMap:
         return cls(np.array([0.0, float(duration)]), np.array([0.0, float(duration)]))
 
     @property
@@ -49,9 +49,6 @@ class TimeMap:
     def to_processed(self, t):
         """Processed time(s) of original time(s) ``t`` (scalar or array)."""
         return _interp(t, self.original, self.processed)
-
-    def segments_to_original(self, starts, ends) -> tuple[np.ndarray, np.ndarray]:
-        return np.asarray(self.to_original(starts), float), np.asarray(self.to_original(ends), float)
 
     def to_dict(self) -> dict:
         return {"processed": self.processed.tolist(), "original": self.original.tolist()}
@@ -89,17 +86,17 @@ def compress_map(
     (so a long call's map costs nothing)."""
     if target > max_silence:
         raise ValueError(f"target silence {target} s is longer than max_silence {max_silence} s")
-    n = int(round(duration * sr))
+    n = round(duration * sr)
     keep: list[tuple[int, int]] = []
     pos = 0
     for s, e in silences(regions, duration):
         if e - s > max_silence:
-            cut0 = int(round((s + target / 2) * sr))
-            cut1 = int(round((e - target / 2) * sr))
+            cut0 = round((s + target / 2) * sr)
+            cut1 = round((e - target / 2) * sr)
             if s <= 0:  # leading silence: keep only the last target seconds
-                cut0, cut1 = 0, int(round((e - target) * sr))
+                cut0, cut1 = 0, round((e - target) * sr)
             elif e >= duration:  # trailing silence: keep the first target seconds
-                cut0, cut1 = int(round((s + target) * sr)), n
+                cut0, cut1 = round((s + target) * sr), n
             if cut1 > cut0:
                 keep.append((pos, cut0))
                 pos = cut1
@@ -112,12 +109,12 @@ def compress_map(
         bp_p += [p / sr, (p + b - a) / sr]
         bp_o += [a / sr, b / sr]
         p += b - a
-    P, O = np.array(bp_p), np.array(bp_o)
-    if O[0] > 0:  # leading cut: earlier originals all map onto processed 0
-        P, O = np.concatenate([[0.0], P]), np.concatenate([[0.0], O])
-    if O[-1] < duration:
-        P, O = np.concatenate([P, [P[-1]]]), np.concatenate([O, [duration]])
-    return keep, _monotone(P, O)
+    proc, orig = np.array(bp_p), np.array(bp_o)
+    if orig[0] > 0:  # leading cut: earlier originals all map onto processed 0
+        proc, orig = np.concatenate([[0.0], proc]), np.concatenate([[0.0], orig])
+    if orig[-1] < duration:
+        proc, orig = np.concatenate([proc, [proc[-1]]]), np.concatenate([orig, [duration]])
+    return keep, _monotone(proc, orig)
 
 
 def compress(
@@ -142,16 +139,16 @@ def compress(
     return np.concatenate([x[..., a:b] for a, b in keep], axis=-1), tm
 
 
-def _monotone(P: np.ndarray, O: np.ndarray) -> TimeMap:
+def _monotone(proc: np.ndarray, orig: np.ndarray) -> TimeMap:
     """Strictly increasing breakpoints: where several original times share one processed instant
     (a removed stretch), the earlier breakpoint is moved 1 microsecond back, so a processed
     instant at a join maps to the *next* kept sample (the one the compressed audio holds there)."""
     eps = 1e-6
-    P = P.astype(float).copy()
-    O = O.astype(float).copy()
-    keep = np.concatenate([[True], np.diff(O) > 0])  # adjacent kept pieces: drop the join
-    P, O = P[keep], O[keep]
-    for i in range(len(P) - 1, 0, -1):
-        if P[i - 1] >= P[i]:
-            P[i - 1] = P[i] - eps
-    return TimeMap(P, O)
+    proc = proc.astype(float).copy()
+    orig = orig.astype(float).copy()
+    keep = np.concatenate([[True], np.diff(orig) > 0])  # adjacent kept pieces: drop the join
+    proc, orig = proc[keep], orig[keep]
+    for i in range(len(proc) - 1, 0, -1):
+        if proc[i - 1] >= proc[i]:
+            proc[i - 1] = proc[i] - eps
+    return TimeMap(proc, orig)

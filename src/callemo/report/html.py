@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..utils import format_number
+from ..utils import format_clock, format_number
 
 EMBED_MAX_SECONDS = 1800.0
 EMBED_SR = 8000
@@ -43,7 +43,7 @@ def encode_audio(path: str | os.PathLike, *, sr: int = EMBED_SR) -> tuple[bytes,
             for i in range(0, len(x), _BLOCK):
                 f.write(x[i:i + _BLOCK])
         return buf.getvalue(), "audio/ogg"
-    except Exception:  # noqa: BLE001 - libsndfile without Vorbis: mu-law WAV plays everywhere
+    except Exception:
         buf = io.BytesIO()
         sf.write(buf, x, sr, format="WAV", subtype="ULAW")
         return buf.getvalue(), "audio/wav"
@@ -66,22 +66,13 @@ def audio_source(
     if mode == "embed":
         try:
             data, mime = encode_audio(audio_path)
-            return {"src": f"data:{mime};base64," + base64.b64encode(data).decode("ascii"), "mode": "embed", "mime": mime}
-        except Exception:  # noqa: BLE001 - fall back to a link rather than lose the report
+            src = f"data:{mime};base64," + base64.b64encode(data).decode("ascii")
+            return {"src": src, "mode": "embed", "mime": mime}
+        except Exception:
             mode = "link"
     rel = os.path.relpath(Path(audio_path).resolve(), Path(report_path).resolve().parent)
     src = Path(rel).as_posix()
     return {"src": src, "mode": "link", "mime": None}
-
-
-def _fmt_clock(x: Any) -> str:
-    if x is None:
-        return ""
-    x = max(0.0, float(x))
-    h, rem = divmod(int(x), 3600)
-    m, s = divmod(rem, 60)
-    frac = x - int(x)
-    return (f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}") + f".{int(frac * 10)}"
 
 
 def _fmt_num(x: Any, digits: int = 2) -> str:
@@ -100,8 +91,10 @@ def render_html(
     audio: str = "auto",
     embed_max_seconds: float = EMBED_MAX_SECONDS,
     doc: dict[str, Any] | None = None,
+    audio_path: str | os.PathLike | None = None,
 ) -> str:
-    """The report as one HTML string (no external resources, except a linked long audio file)."""
+    """The report as one HTML string (no external resources, except a linked long audio file).
+    ``audio_path``: the recording for the player (default ``result.file``)."""
     import jinja2
 
     env = jinja2.Environment(
@@ -110,14 +103,15 @@ def render_html(
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["clock"] = _fmt_clock
+    env.filters["clock"] = lambda x: format_clock(x, decimals=1)
     env.filters["num"] = _fmt_num
     env.filters["pct"] = _fmt_pct
     from .plot import emotion_color
 
     env.globals["emotion_color"] = lambda e: emotion_color(e, list(result.labels))
     doc = doc if doc is not None else result.to_dict()
-    player = audio_source(result.file, report_path, float(result.duration), audio=audio,
+    player = audio_source(result.file if audio_path is None else audio_path, report_path,
+                          float(result.duration), audio=audio,
                           embed_max_seconds=embed_max_seconds)
     tpl = env.get_template("call.html.j2")
     return tpl.render(

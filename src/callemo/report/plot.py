@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from ..utils import format_clock
+
 #: fixed colours so every report reads the same (unknown = light grey)
 EMOTION_COLORS = {
     "neutral": "#b8c4cc",
@@ -24,6 +26,7 @@ EMOTION_COLORS = {
     "negative": "#d62828",
     "emotional": "#e76f51",
     "unknown": "#eeeeee",
+    "not inferred": "#ffffff",  # a role whose emotions were not inferred (--emotions client)
 }
 _EXTRA = ["#2a9d8f", "#e9c46a", "#264653", "#f4a261", "#8d99ae", "#ef476f", "#06d6a0", "#118ab2"]
 ROLE_COLORS = {"agent": "#1f77b4", "client": "#d95f02", "unknown": "#7f7f7f"}
@@ -37,13 +40,6 @@ def emotion_color(label: str, labels: list[str] | None = None) -> str:
     return _EXTRA[pos % len(_EXTRA)]
 
 
-def _fmt_clock(x: float, _pos=None) -> str:
-    x = max(0.0, float(x))
-    h, rem = divmod(int(round(x)), 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
 _STEPS = (5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200)
 
 
@@ -55,7 +51,8 @@ def _tick_step(duration: float, max_ticks: int = 12) -> float:
     return float(np.ceil(duration / max_ticks / 3600) * 3600)
 
 
-def plot_call(result: Any, path: str | os.PathLike | None = None, *, dpi: int = 100, width: float | None = None) -> bytes:
+def plot_call(result: Any, path: str | os.PathLike | None = None, *, dpi: int = 100,
+              width: float | None = None) -> bytes:
     """Draw the call; write PNG to ``path`` when given; return the PNG bytes.
 
     ``width`` (inches) defaults to 12 for calls up to 10 minutes, growing to 20 for an hour.
@@ -72,7 +69,7 @@ def plot_call(result: Any, path: str | os.PathLike | None = None, *, dpi: int = 
 
     seg = result.segments
     flat = seg.reset_index() if seg is not None and len(seg) else None
-    roles = [r for r in ("agent", "client")]
+    roles = ["agent", "client"]
     if flat is not None:
         roles += sorted(r for r in flat["role"].astype(str).unique() if r not in roles)
     duration = max(float(result.duration), 1e-3)
@@ -91,7 +88,7 @@ def plot_call(result: Any, path: str | os.PathLike | None = None, *, dpi: int = 
         if flat is None:
             continue
         sub = flat[flat["role"].astype(str) == role]
-        for emo, g in sub.groupby(sub["emotion"].astype(str)):
+        for emo, g in sub.groupby(sub["emotion"].astype(object).fillna("not inferred").astype(str)):
             spans = list(zip(g["start"].astype(float), (g["end"] - g["start"]).astype(float)))
             col = emotion_color(emo, list(result.labels))
             ax1.broken_barh(spans, (y - 0.38, 0.76), facecolors=col, edgecolor="white", linewidth=0.3)
@@ -127,7 +124,7 @@ def plot_call(result: Any, path: str | os.PathLike | None = None, *, dpi: int = 
     ax2.set_ylabel("valence / arousal")
     ax2.set_xlabel("time in the call (original recording)")
     ax2.xaxis.set_major_locator(MultipleLocator(_tick_step(duration)))
-    ax2.xaxis.set_major_formatter(FuncFormatter(_fmt_clock))
+    ax2.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: format_clock(x)))
     ax2.grid(alpha=0.3)
     if ax2.get_legend_handles_labels()[0]:
         ax2.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=8, frameon=False)

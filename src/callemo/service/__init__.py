@@ -8,7 +8,7 @@ SQLAlchemy are imported on first use.
 
 from __future__ import annotations
 
-__all__ = ["create_app", "Store", "StreamAnalyzer", "AlertRules"]
+__all__ = ["AlertRules", "Store", "StreamAnalyzer", "create_app"]
 
 
 def __getattr__(name):

@@ -11,27 +11,46 @@ Tables (SQLAlchemy 2.x, SQLite by default, any SQLAlchemy URL works):
   ``confidence``, ``valence``, ``arousal`` (one row per analysed segment, times in seconds of
   the original recording; deleted with their call).
 
-Files live under the storage folder: ``audio/<id>/<name>`` (the uploaded recording) and
-``results/<id>.json|.csv|.png|.html`` (written by ``callemo.analyze.write_outputs``).
+Files live under the storage folder: ``audio/<id>/recording.<ext>`` (the uploaded recording; its
+name is in the database), ``results/<id>.json|.csv|.png|.html`` (written atomically by
+``callemo.analyze.write_outputs``) and ``tmp/`` (uploads being received). The folders are created
+``0700`` and the files and the SQLite database ``0600``: recordings, reports (which embed the
+audio) and the database are readable by the service's user only.
 """
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import json
 import os
 import shutil
+import stat
 import threading
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any
 
-from sqlalchemy import (Boolean, DateTime, Float, ForeignKey, Integer, String, Text, create_engine, event, func,
-                        select)
+from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Integer, String, Text, create_engine, event, func, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
+
+from ..io.files import TMP_PREFIX, atomic_write_text
 
 STATUSES = ("queued", "running", "done", "failed")
 DEFAULT_DB = "sqlite:///callemo.db"
+#: the most rows one listing may skip (an offset is an SQL integer: 2**63 overflows it)
+MAX_OFFSET = 10**9
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) and make it ``0700``."""
+    path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+    if stat.S_IMODE(path.stat().st_mode) != DIR_MODE:
+        os.chmod(path, DIR_MODE)
+    return path
 
 
 class Base(DeclarativeBase):
@@ -39,7 +58,7 @@ class Base(DeclarativeBase):
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 class CallRow(Base):
@@ -49,17 +68,17 @@ class CallRow(Base):
     file_name: Mapped[str] = mapped_column(String(512))
     uploaded_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now, index=True)
     status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
-    error: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
-    duration: Mapped[Optional[float]] = mapped_column(Float, nullable=True)
-    summary: Mapped[Optional[str]] = mapped_column(Text, nullable=True)  # JSON text
-    needs_review: Mapped[Optional[bool]] = mapped_column(Boolean, nullable=True, index=True)
-    review_reason: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
-    options: Mapped[Optional[str]] = mapped_column(Text, nullable=True)  # JSON text
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    duration: Mapped[float | None] = mapped_column(Float, nullable=True)
+    summary: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON text
+    needs_review: Mapped[bool | None] = mapped_column(Boolean, nullable=True, index=True)
+    review_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    options: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON text
     source: Mapped[str] = mapped_column(String(16), default="upload")
-    started_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime, nullable=True)
-    finished_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime, nullable=True)
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
 
-    segments: Mapped[list["SegmentRow"]] = relationship(
+    segments: Mapped[list[SegmentRow]] = relationship(
         back_populates="call", cascade="all, delete-orphan", passive_deletes=True, order_by="SegmentRow.start")
 
 
@@ -70,12 +89,12 @@ class SegmentRow(Base):
     call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
     start: Mapped[float] = mapped_column(Float)
     end: Mapped[float] = mapped_column(Float)
-    speaker: Mapped[Optional[str]] = mapped_column(String(64), nullable=True)
-    role: Mapped[Optional[str]] = mapped_column(String(32), nullable=True)
-    emotion: Mapped[Optional[str]] = mapped_column(String(32), nullable=True)
-    confidence: Mapped[Optional[float]] = mapped_column(Float, nullable=True)
-    valence: Mapped[Optional[float]] = mapped_column(Float, nullable=True)
-    arousal: Mapped[Optional[float]] = mapped_column(Float, nullable=True)
+    speaker: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    role: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    emotion: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
+    valence: Mapped[float | None] = mapped_column(Float, nullable=True)
+    arousal: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     call: Mapped[CallRow] = relationship(back_populates="segments")
 
@@ -130,14 +149,19 @@ class Store:
         self.storage_dir = Path(storage_dir)
         self.audio_dir = self.storage_dir / "audio"
         self.results_dir = self.storage_dir / "results"
-        for d in (self.audio_dir, self.results_dir):
-            d.mkdir(parents=True, exist_ok=True)
+        self.tmp_dir = self.storage_dir / "tmp"
+        for d in (self.storage_dir, self.audio_dir, self.results_dir, self.tmp_dir):
+            private_dir(d)
+        db_file: Path | None = None
         kw: dict[str, Any] = {}
         if db_url.startswith("sqlite"):
             kw["connect_args"] = {"check_same_thread": False}
             path = db_url.split("///", 1)[-1] if "///" in db_url else ""
             if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                db_file = Path(path)
+                db_file.parent.mkdir(parents=True, exist_ok=True)
+                if not db_file.exists():  # SQLite creates its journal files with the database's mode
+                    db_file.touch(mode=FILE_MODE)
             if path in ("", ":memory:"):
                 from sqlalchemy.pool import StaticPool
 
@@ -151,14 +175,17 @@ class Store:
                 cur.execute("PRAGMA busy_timeout=5000")
                 cur.close()
         Base.metadata.create_all(self.engine)
+        if db_file is not None:
+            os.chmod(db_file, FILE_MODE)
         self._session = sessionmaker(self.engine, expire_on_commit=False)
         self._lock = threading.Lock()  # serialises writes (SQLite allows one writer)
 
     # -- calls --------------------------------------------------------------------------------
     def add(self, file_name: str, *, options: dict | None = None, status: str = "queued", source: str = "upload",
-            call_id: str | None = None) -> dict[str, Any]:
+            call_id: str | None = None, duration: float | None = None) -> dict[str, Any]:
         row = CallRow(id=call_id or uuid.uuid4().hex, file_name=str(file_name), status=status, source=source,
-                      options=json.dumps(options) if options is not None else None, uploaded_at=_now())
+                      options=json.dumps(options) if options is not None else None, uploaded_at=_now(),
+                      duration=duration)
         with self._lock, self._session() as s, s.begin():
             s.add(row)
         return call_dict(row)
@@ -169,8 +196,9 @@ class Store:
             return None if row is None else call_dict(row)
 
     def list(self, *, needs_review: bool | None = None, status: str | None = None, limit: int = 50,
-             offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+             offset: int = 0) -> tuple[builtins.list[dict[str, Any]], int]:
         """Calls, newest first, and the total count matching the filters."""
+        limit, offset = max(0, min(int(limit), 10_000)), max(0, min(int(offset), MAX_OFFSET))
         q = select(CallRow)
         if needs_review is not None:
             q = q.where(CallRow.needs_review.is_(bool(needs_review)))
@@ -181,7 +209,7 @@ class Store:
             rows = s.scalars(q.order_by(CallRow.uploaded_at.desc(), CallRow.id).limit(limit).offset(offset)).all()
             return [call_dict(r) for r in rows], int(total)
 
-    def ids_with_status(self, statuses: Iterable[str]) -> list[str]:
+    def ids_with_status(self, statuses: Iterable[str]) -> builtins.list[str]:
         with self._session() as s:
             return list(s.scalars(select(CallRow.id).where(CallRow.status.in_(list(statuses)))
                                   .order_by(CallRow.uploaded_at)).all())
@@ -230,14 +258,54 @@ class Store:
             s.add_all(rows)
         return len(rows)
 
-    def segments(self, call_id: str) -> list[dict[str, Any]]:
+    def segments(self, call_id: str) -> builtins.list[dict[str, Any]]:
         with self._session() as s:
             rows = s.scalars(select(SegmentRow).where(SegmentRow.call_id == call_id).order_by(SegmentRow.start)).all()
             return [segment_dict(r) for r in rows]
 
     # -- files --------------------------------------------------------------------------------
+    def protect(self, *paths: str | os.PathLike[str]) -> None:
+        """Make files readable by the service's user only (``0600``)."""
+        for p in paths:
+            os.chmod(p, FILE_MODE)
+
+    def write_result(self, call_id: str, doc: dict[str, Any]) -> Path:
+        """Write a call's analysis JSON atomically (``0600``)."""
+        p = atomic_write_text(self.result_path(call_id, "json"), json.dumps(doc, indent=1, allow_nan=False))
+        self.protect(p)
+        return p
+
+    def recording_path(self, call_id: str, ext: str) -> Path:
+        """Where an upload's recording is kept: ``audio/<id>/recording<ext>`` (its folder made ``0700``)."""
+        return private_dir(self.audio_dir / call_id) / f"recording{ext}"
+
+    def clean_start(self) -> dict[str, int]:
+        """At start-up: remove partial uploads (``tmp/``), temporary files of interrupted writes,
+        and recordings or results that belong to no call (a crash between writing and recording)."""
+        removed = {"partial_uploads": 0, "orphans": 0}
+        for f in self.tmp_dir.iterdir():
+            if f.is_dir() and not f.is_symlink():
+                shutil.rmtree(f, ignore_errors=True)
+            else:
+                f.unlink(missing_ok=True)
+            removed["partial_uploads"] += 1
+        with self._session() as s:
+            known = set(s.scalars(select(CallRow.id)).all())
+        for d in self.audio_dir.iterdir():
+            if d.name not in known:
+                if d.is_dir() and not d.is_symlink():
+                    shutil.rmtree(d, ignore_errors=True)
+                else:
+                    d.unlink(missing_ok=True)
+                removed["orphans"] += 1
+        for f in self.results_dir.iterdir():
+            if f.name.startswith(TMP_PREFIX) or f.name.split(".", 1)[0] not in known:
+                f.unlink(missing_ok=True)
+                removed["orphans"] += 1
+        return removed
+
     def audio_path(self, call_id: str) -> Path | None:
-        """The uploaded recording, stored as ``audio/<id>/<uploaded name>``."""
+        """The uploaded recording, stored as ``audio/<id>/recording.<ext>``."""
         d = self.audio_dir / call_id
         hits = sorted(p for p in d.iterdir() if p.is_file()) if d.is_dir() else []
         return hits[0] if hits else None

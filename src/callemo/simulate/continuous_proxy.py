@@ -43,9 +43,10 @@ sentences); the arcs are hand-designed.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -120,7 +121,7 @@ def latent_trace(events: Sequence[tuple[float, float, float, float]], duration: 
     utterance holds until the next one starts; before the first it is the centre (0, 0).
     Returns ``(times, values (n, 2))``.
     """
-    t = np.arange(int(math.floor(duration * rate)) + 1) / rate
+    t = np.arange(math.floor(duration * rate) + 1) / rate
     vals = np.zeros((len(t), 2))
     for start, _end, v, a in events:
         vals[t >= start] = (v, a)
@@ -157,7 +158,7 @@ def annotate(times: np.ndarray, latent: np.ndarray, annotator: Annotator, rng: n
         d[i] = phi * d[i - 1] + e[i]
     y = y + d
     duration = float(times[-1]) if duration is None else float(duration)
-    grid = np.arange(int(math.floor(duration * rate + 1e-9)) + 1) / rate
+    grid = np.arange(math.floor(duration * rate + 1e-9) + 1) / rate
     vals = np.stack([np.interp(grid, times, y[:, j]) for j in range(2)], axis=1)
     vals = vals + rng.standard_normal(vals.shape) * annotator.jitter_sd
     vals = np.clip(vals, -1.0, 1.0)
@@ -206,7 +207,7 @@ def _target(emotion: str, intensity) -> tuple[float, float]:
 
 
 def _plan(arc: list[list[str]], available: set[str], rng: np.random.Generator) -> list[str]:
-    phases = []
+    phases: list[str] = []
     for cands in arc:
         ok = [c for c in cands if c in available]
         if not ok:
@@ -309,7 +310,10 @@ def build_proxy(
     for spk in sorted(df["speaker"].unique()):
         sdf = df[df["speaker"] == spk].reset_index(drop=True)
         corpus = str(sdf["corpus"].iloc[0]) if "corpus" in sdf.columns else "unknown"
-        n_rec = recordings_per_speaker.get(corpus, 1) if isinstance(recordings_per_speaker, dict) else int(recordings_per_speaker)
+        if isinstance(recordings_per_speaker, dict):
+            n_rec = recordings_per_speaker.get(corpus, 1)
+        else:
+            n_rec = int(recordings_per_speaker)
         available = set(sdf["emotion"].unique())
         used: dict[int, int] = {}
         for r in range(n_rec):

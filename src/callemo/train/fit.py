@@ -1,8 +1,5 @@
-"""Configurations and training from a manifest into a model directory (weights + model card).
-
-A configuration is a YAML mapping (see ``callemo/configs/``) loaded by name (``svm_speaker``) or
-by path. ``extends: other_name`` starts from another configuration and overrides its keys.
-"""
+"""Training from a manifest into a model directory (weights + model card with its training data,
+metrics and licence). Configurations are read by :mod:`callemo.train.config`."""
 
 from __future__ import annotations
 
@@ -11,12 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from ..errors import CallemoError
-
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
-DEFAULT_CONFIG = "default"
+from ..labels.schemes import apply_setting
+from ..models.base import build_model
+from .config import load_config, telephone_config
+from .manifest import load_signals, read_manifest
+from .tasks import fit_model
 
 #: licences of the shared corpora (a model inherits the most restrictive)
 CORPUS_LICENCES = {
@@ -24,65 +22,6 @@ CORPUS_LICENCES = {
     "nemo": "CC BY-NC-SA 4.0 (nEMO, Christop 2024)",
     "savee": "research use only, on registration (SAVEE, Haq & Jackson 2009)",
 }
-
-
-class ConfigError(CallemoError, ValueError):
-    """A configuration cannot be found or read."""
-
-
-def list_configs() -> list[str]:
-    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
-
-
-def _read_yaml(p: Path) -> dict[str, Any]:
-    try:
-        cfg = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{p}: invalid YAML ({e})") from None
-    if not isinstance(cfg, dict):
-        raise ConfigError(f"{p}: a configuration must be a mapping of keys to values")
-    return cfg
-
-
-def load_config(name_or_path: str | os.PathLike | dict | None = None, _seen: tuple = ()) -> dict[str, Any]:
-    """A configuration dict from a name in ``callemo/configs`` or a YAML path (``None``: default)."""
-    if isinstance(name_or_path, dict):
-        cfg = dict(name_or_path)
-        src = "<dict>"
-    else:
-        key = str(name_or_path or DEFAULT_CONFIG)
-        p = Path(key).expanduser()
-        if p.suffix in (".yaml", ".yml") and p.exists():
-            cfg, src = _read_yaml(p), str(p)
-        elif (CONFIG_DIR / f"{key}.yaml").exists():
-            p = CONFIG_DIR / f"{key}.yaml"
-            cfg, src = _read_yaml(p), key
-        elif p.exists() and p.is_file():
-            cfg, src = _read_yaml(p), str(p)
-        else:
-            raise ConfigError(f"{key}: no such configuration file or name; known names: {', '.join(list_configs())}")
-    base = cfg.pop("extends", None)
-    if base:
-        if str(base) in _seen:
-            raise ConfigError(f"{src}: circular 'extends' ({' -> '.join(_seen + (str(base),))})")
-        merged = load_config(base, _seen + (str(base),))
-        merged.pop("name", None)
-        merged.update(cfg)
-        cfg = merged
-    if "type" not in cfg:
-        raise ConfigError(f"{src}: the configuration needs a 'type' (svm, ensemble, cnn_bilstm, ...)")
-    cfg.setdefault("name", Path(src).stem if src != "<dict>" else "custom")
-    return cfg
-
-
-def telephone_config(config: dict[str, Any]) -> dict[str, Any]:
-    """The same configuration for 8 kHz telephone audio."""
-    c = dict(config)
-    c["sample_rate"] = 8000
-    for key in ("members",):
-        if key in c:
-            c[key] = [dict(m, sample_rate=8000) for m in c[key]]
-    return c
 
 
 def training_licence(corpora) -> dict[str, Any]:
@@ -100,7 +39,8 @@ def training_licence(corpora) -> dict[str, Any]:
     }
 
 
-def data_summary(df: pd.DataFrame, *, manifest: str | None = None, telephone: bool = False, sample_rate: int | None = None,
+def data_summary(df: pd.DataFrame, *, manifest: str | None = None, telephone: bool = False,
+                 sample_rate: int | None = None,
                  setting: Any = None, label_column: str = "emotion") -> dict[str, Any]:
     dur = None
     if "start" in df.columns and "end" in df.columns:
@@ -109,7 +49,7 @@ def data_summary(df: pd.DataFrame, *, manifest: str | None = None, telephone: bo
             dur = float(seg.sum())
     out: dict[str, Any] = {
         "manifest": manifest,
-        "n_items": int(len(df)),
+        "n_items": len(df),
         "n_speakers": int(df["speaker"].nunique()) if "speaker" in df.columns else None,
         "labels": {str(k): int(v) for k, v in df[label_column].value_counts().sort_index().items()},
         "telephone": bool(telephone),
@@ -144,9 +84,6 @@ def train_from_manifest(
     The model card records features, sample rate, labels, training data, ``metrics`` (pass the
     evaluation result with its protocol) and the licence of the training data. Returns the model.
     """
-    from ..models.base import build_model
-    from .manifest import load_signals, read_manifest
-
     cfg = load_config(config)
     if telephone and int(cfg.get("sample_rate", 16000)) != 8000:
         cfg = telephone_config(cfg)
@@ -156,8 +93,6 @@ def train_from_manifest(
         df, mpath = read_manifest(manifest), str(Path(manifest).resolve())
     setting = setting if setting is not None else cfg.get("label_setting")
     if setting is not None:
-        from ..labels.schemes import apply_setting
-
         keep = apply_setting(df, setting, column=label_column)
         if signals is not None:
             pos = df.index.get_indexer(keep.index)
@@ -172,13 +107,12 @@ def train_from_manifest(
         signals = load_signals(df, sr, telephone=telephone, jobs=jobs, progress=progress)
     y = df[label_column].astype(str).tolist()
     speakers = df["speaker"].astype(str).tolist() if "speaker" in df.columns else None
-    from ..models.base import fit_kwargs
-
     gender = df["gender"].astype(str).tolist() if "gender" in df.columns and df["gender"].notna().all() else None
-    model.fit(signals, y, speakers, progress=progress, **fit_kwargs(model, gender=gender))
+    fit_model(model, signals, y, speakers, progress=progress, gender=gender)
     corpora = df["corpus"].unique().tolist() if "corpus" in df.columns else []
     card = {
-        "training_data": data_summary(df, manifest=mpath, telephone=telephone, sample_rate=sr, setting=setting, label_column=label_column),
+        "training_data": data_summary(df, manifest=mpath, telephone=telephone, sample_rate=sr, setting=setting,
+                                      label_column=label_column),
         "license": training_licence(corpora),
         "metrics": metrics or {},
         "intended_use": "categorical emotion of speech segments (>= min_duration seconds); acted training "
@@ -192,5 +126,4 @@ def train_from_manifest(
     return model
 
 
-__all__ = ["CONFIG_DIR", "ConfigError", "CORPUS_LICENCES", "data_summary", "list_configs", "load_config",
-           "telephone_config", "train_from_manifest", "training_licence"]
+__all__ = ["CORPUS_LICENCES", "data_summary", "train_from_manifest", "training_licence"]

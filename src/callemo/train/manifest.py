@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import os
 import zlib
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..errors import CallemoError
+from ..io.files import atomic_write_text
+from ..labels.categorical import to_manifest
 
 REQUIRED = ("path", "speaker", "emotion")
 NUMERIC = ("start", "end", "valence", "arousal")
@@ -86,7 +89,7 @@ def read_manifest(
     if p.is_dir():
         raise ManifestError(p, "is a directory, not a manifest CSV")
     try:
-        raw = pd.read_csv(p, dtype=str, keep_default_na=False, skipinitialspace=True)
+        raw = pd.read_csv(p, dtype=str, keep_default_na=False, skipinitialspace=True, encoding="utf-8-sig")
     except pd.errors.EmptyDataError:
         raise ManifestError(p, "manifest is empty (no header)") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as e:
@@ -102,7 +105,8 @@ def read_manifest(
     if len(raw) == 0:
         raise ManifestError(p, "manifest has a header but no rows")
     base = Path(root) if root is not None else p.resolve().parent
-    return validate_manifest(raw, base=base, source=p, check_files=check_files, check_bounds=check_bounds, labels=labels)
+    return validate_manifest(raw, base=base, source=p, check_files=check_files, check_bounds=check_bounds,
+                             labels=labels)
 
 
 def validate_manifest(
@@ -268,11 +272,18 @@ def write_manifest(df: pd.DataFrame, path: str | os.PathLike, *, relative: bool 
         d["path"] = [os.path.relpath(str(Path(x).absolute()), folder) for x in d["path"]]
     first = ["path", "start", "end", "speaker", "emotion"]
     d = d[first + [c for c in d.columns if c not in first]]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    d.to_csv(tmp, index=False, float_format="%.6g")
-    os.replace(tmp, out)
+    atomic_write_text(out, d.to_csv(index=False, float_format="%.6g"))
     return out
+
+
+def write_gold_manifest(items: pd.DataFrame, path: str | os.PathLike, *, relative: bool = True) -> Path:
+    """Write gold items (:func:`callemo.labels.categorical.harmonise`) as a manifest CSV, paths
+    relative to the manifest's folder by default (item ids that are not absolute paths stay as
+    they are)."""
+    m = to_manifest(items)
+    if relative and not m["path"].map(lambda s: os.path.isabs(str(s))).all():
+        relative = False
+    return write_manifest(m, path, relative=relative)
 
 
 def row_seed(path: str, start: float | None = None, end: float | None = None, seed: int = 0) -> int:
@@ -283,20 +294,20 @@ def row_seed(path: str, start: float | None = None, end: float | None = None, se
     return zlib.crc32(f"{Path(str(path)).name}|{s}|{e}|{seed}".encode())
 
 
-def _load_one(path: str, start, end, sr: int, telephone: bool, snr_range, p_noise: float, seed: int) -> np.ndarray:
-    from ..io import load_audio, load_segment, resample
-    from ..io import telephone as phone
+def _load_one(path: str, start, end, sr: int, telephone: bool, snr_range, p_noise: float, seed: int):
+    """The row's signal, or the :class:`~callemo.io.AudioError` that stops it (collected by the caller)."""
+    from ..io import AudioError, TelephoneAugment, load_audio, load_segment, resample
 
-    if not telephone:
-        return load_segment(path, start, end, sr)
-    s = 0.0 if start is None or np.isnan(start) else float(start)
-    e = None if end is None or np.isnan(end) else float(end)
-    x, file_sr = load_audio(path, None, start=s, end=e)
-    rng = np.random.default_rng(row_seed(path, start, end, seed))
-    snr = None
-    if snr_range is not None and rng.random() < p_noise:
-        snr = float(rng.uniform(*snr_range))
-    y, tsr = phone(x, file_sr, snr_db=snr, rng=rng)
+    try:
+        if not telephone:
+            return load_segment(path, start, end, sr)
+        s = 0.0 if start is None or np.isnan(start) else float(start)
+        e = None if end is None or np.isnan(end) else float(end)
+        x, file_sr = load_audio(path, None, start=s, end=e)
+    except AudioError as err:
+        return err
+    augment = TelephoneAugment(snr_range=snr_range, p_noise=p_noise)
+    y, tsr = augment(x, file_sr, rng=np.random.default_rng(row_seed(path, start, end, seed)))
     return resample(y, tsr, sr) if sr != tsr else y
 
 
@@ -320,7 +331,8 @@ def load_signals(
     The 8 kHz result is resampled to ``sr`` when ``sr`` is not 8000. ``jobs > 1`` loads in
     parallel with joblib (``backend="threads"`` by default: decoding and soxr resampling release
     the GIL, and threads start instantly; ``"processes"`` for heavy telephone batches);
-    ``progress`` shows a progress bar.
+    ``progress`` shows a progress bar. Audio that cannot be used raises one :class:`ManifestError`
+    listing every bad row and file.
     """
     if isinstance(df.index, pd.MultiIndex) and "file" in (df.index.names or []):
         df = df.reset_index().rename(columns={"file": "path"})
@@ -328,7 +340,7 @@ def load_signals(
     starts = df["start"].astype(float).to_numpy() if "start" in df.columns else np.full(n, np.nan)
     ends = df["end"].astype(float).to_numpy() if "end" in df.columns else np.full(n, np.nan)
     args = [(str(p), starts[i], ends[i]) for i, p in enumerate(df["path"].tolist())]
-    kw = dict(sr=int(sr), telephone=bool(telephone), snr_range=snr_range, p_noise=p_noise, seed=seed)
+    kw: dict[str, Any] = dict(sr=int(sr), telephone=bool(telephone), snr_range=snr_range, p_noise=p_noise, seed=seed)
     desc = f"loading {n} signals" + (" (telephone)" if telephone else "")
     if jobs is not None and jobs != 1 and n > 1:
         from joblib import Parallel, delayed
@@ -336,9 +348,14 @@ def load_signals(
         gen = Parallel(n_jobs=jobs, return_as="generator", batch_size=16, prefer=backend)(
             delayed(_load_one)(p, s, e, **kw) for p, s, e in args
         )
-        return list(_track(gen, n, desc) if progress else gen)
-    it = _track(args, n, desc) if progress else args
-    return [_load_one(p, s, e, **kw) for p, s, e in it]
+        out = list(_track(gen, n, desc) if progress else gen)
+    else:
+        it = _track(args, n, desc) if progress else args
+        out = [_load_one(p, s, e, **kw) for p, s, e in it]
+    bad = [f"{_row(i)}: {x}" for i, x in enumerate(out) if isinstance(x, Exception)]
+    if bad:  # every bad file of the manifest at once, not only the first
+        raise ManifestError(None, bad)
+    return out
 
 
 def _track(it, total: int, desc: str):
@@ -357,10 +374,10 @@ def summarize(df: pd.DataFrame, column: str = "emotion", by: str | None = None) 
 
 __all__ = [
     "ManifestError",
-    "read_manifest",
-    "validate_manifest",
-    "write_manifest",
     "load_signals",
+    "read_manifest",
     "row_seed",
     "summarize",
+    "validate_manifest",
+    "write_manifest",
 ]

@@ -18,22 +18,22 @@ The values of different backends are on different scales: rank one set of calls 
 
 Silence compression: silent stretches are found by frame energy (``vad="energy"``, fast, what
 "detecting all the silence segments" amounts to) or by the project's speech detector
-(``vad="silero"``, :func:`callemo.prep.vad.speech_regions`); the compression itself is
-:func:`callemo.prep.silence.compress` when that module is installed, else the equivalent
-:func:`compress_silences` below (silences over ``max_silence`` s become ``target`` s).
+(``vad="silero"``, :func:`callemo.prep.vad.speech_regions`); the compression itself is the call
+pipeline's :func:`callemo.prep.silence.compress` (silences over ``max_silence`` s become ``target`` s).
 """
 
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from ..errors import CallemoError
+from ..prep.silence import compress as prep_compress
 
 EGEMAPS_F0 = "F0semitoneFrom27.5Hz_sma3nz_stddevNorm"
 PROSODY_F0 = "f0_std_semitones"
@@ -74,40 +74,6 @@ def energy_regions(x: np.ndarray, sr: int, *, frame_s: float = 0.025, hop_s: flo
     return [(s, min(e, dur)) for s, e in regions if e - s >= min_region]
 
 
-def compress_silences(x: np.ndarray, sr: int, regions: Sequence[tuple[float, float]], *,
-                      max_silence: float = 3.0, target: float = 1.0) -> np.ndarray:
-    """Replace every silence longer than ``max_silence`` s (between, before and after the
-    ``regions``) with ``target`` s of it (its first and last halves, so the background stays)."""
-    x = np.asarray(x)
-    n = len(x)
-    merged: list[list[int]] = []
-    for s, e in sorted(regions):
-        a, b = max(0, int(round(s * sr))), min(n, int(round(e * sr)))
-        if b <= a:
-            continue
-        if merged and a <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], b)
-        else:
-            merged.append([a, b])
-    keep: list[tuple[int, int]] = []
-    limit, half = int(max_silence * sr), int(target * sr / 2)
-
-    def gap(a: int, b: int) -> None:
-        if b - a > limit:
-            keep.extend([(a, a + half), (b - half, b)])
-        elif b > a:
-            keep.append((a, b))
-
-    pos = 0
-    for a, b in merged:
-        gap(pos, a)
-        keep.append((a, b))
-        pos = b
-    gap(pos, n)
-    pieces = [x[a:b] for a, b in keep if b > a]
-    return np.concatenate(pieces) if pieces else x[:0]
-
-
 def compress(x: np.ndarray, sr: int, *, max_silence: float = 3.0, target: float = 1.0,
              vad: str = "energy") -> tuple[np.ndarray, str]:
     """Silence-compressed signal and a note saying how it was done."""
@@ -121,15 +87,8 @@ def compress(x: np.ndarray, sr: int, *, max_silence: float = 3.0, target: float 
         raise SelectionError(f"unknown silence detector {vad!r} (energy, silero)")
     if not regions:  # nothing but silence (or a detector that hears no speech): leave it whole
         return np.asarray(x, dtype=np.float32), f"{vad}: no sound found, not compressed"
-    try:
-        from ..prep.silence import compress as prep_compress
-    except ImportError:
-        prep_compress = None
-    if prep_compress is not None:
-        y, _ = prep_compress(x, sr, regions, max_silence=max_silence, target=target)
-        return np.asarray(y, dtype=np.float32), f"{vad}+prep.silence"
-    return compress_silences(x, sr, regions, max_silence=max_silence, target=target).astype(np.float32), \
-        f"{vad}+selection"
+    y, _ = prep_compress(x, sr, regions, max_silence=max_silence, target=target)
+    return np.asarray(y, dtype=np.float32), f"{vad}+prep.silence"
 
 
 # ------------------------------------------------------------------------------------ F0 measures
@@ -251,10 +210,11 @@ def rank_calls(
                              f"--max-silence ({max_silence:g} s)")
     files = audio_files(paths)
     if not files:
-        raise SelectionError(f"no audio files found in {paths if isinstance(paths, (str, os.PathLike)) else 'the paths given'}")
+        where = paths if isinstance(paths, (str, os.PathLike)) else "the paths given"
+        raise SelectionError(f"no audio files found in {where}")
     measure = F0Measure(backend, sample_rate=sr)
     rows = []
-    it = files
+    it: Iterable[Path] = files
     if progress:
         from rich.progress import track
 
@@ -287,5 +247,14 @@ def rank_calls(
     return df
 
 
-__all__ = ["BACKENDS", "EGEMAPS_F0", "F0Measure", "PROSODY_F0", "SelectionError", "audio_files", "compress",
-           "compress_silences", "energy_regions", "rank_calls"]
+__all__ = [
+    "BACKENDS",
+    "EGEMAPS_F0",
+    "PROSODY_F0",
+    "F0Measure",
+    "SelectionError",
+    "audio_files",
+    "compress",
+    "energy_regions",
+    "rank_calls",
+]

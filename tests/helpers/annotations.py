@@ -1,6 +1,4 @@
-"""Helpers for the annotation tests: generated traces, DARMA files and speech-like calls.
-
-(A plain module, not a conftest, so that it never shadows ``tests/conftest.py``.)"""
+"""Helpers for the annotation and call-selection tests: generated traces, DARMA files and speech-like calls."""
 
 from __future__ import annotations
 
@@ -8,6 +6,8 @@ import csv
 from pathlib import Path
 
 import numpy as np
+
+from helpers.voices import harmonic_voice
 
 SR = 16000
 
@@ -43,18 +43,6 @@ def annotated_pair(rng, n: int = 120, agree: float = 0.9):
         out.append((w * v + (1 - w) * smooth(rng, n) + 0.02 * rng.standard_normal(n),
                     w * a + (1 - w) * smooth(rng, n, 0.5) + 0.02 * rng.standard_normal(n)))
     return [(np.clip(x, -1, 1), np.clip(y, -1, 1)) for x, y in out]
-
-
-def harmonic_voice(dur: float, f0: float, swing: float, seed: int, sr: int = SR) -> np.ndarray:
-    """A voiced speech-like harmonic signal; F0 swings by ``swing`` semitones at 0.7 Hz."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(dur * sr)) / sr
-    f = f0 * 2 ** (swing * np.sin(2 * np.pi * 0.7 * t + rng.uniform(0, 6)) / 12)
-    ph = 2 * np.pi * np.cumsum(f) / sr
-    y = sum((0.8 ** k) * np.sin(k * ph) for k in range(1, 15))
-    env = 0.3 + 0.7 * np.sin(2 * np.pi * 3.5 * t + rng.uniform(0, 6)) ** 2
-    y = y * env
-    return (0.3 * y / np.abs(y).max()).astype(np.float32)
 
 
 def synthetic_call(kind: str, seed: int, sr: int = SR, turns: int = 3, turn_s: float = 1.5,

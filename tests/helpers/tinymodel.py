@@ -8,15 +8,12 @@ quiet low voices -> ``sad``.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from callemo.models.base import EmotionModel, register_model
-
-HERE = Path(__file__).resolve().parent
-TESTS = HERE.parent
+from helpers.voices import synth_voice
 
 
 def features(x: np.ndarray, sr: int) -> np.ndarray:
@@ -81,22 +78,9 @@ class DimsCentroidModel(CentroidModel):
         return np.stack([0.5 - level, 2 * level - 1], axis=1)
 
 
-def _synth_voice():
-    """``synth_voice`` of tests/conftest.py, loaded by path (other folders may have a conftest too)."""
-    import importlib.util
-
-    name = "callemo_tests_root_conftest"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, TESTS / "conftest.py")
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name].synth_voice
-
-
 def voice(duration, sr=8000, kind="neutral", seed=0):
-    synth_voice = _synth_voice()
-
+    """:func:`helpers.voices.synth_voice` as a neutral, angry (high, loud, lively) or sad (low,
+    quiet, flat) voice."""
     if kind == "angry":
         return synth_voice(duration, sr, f0=260.0, seed=seed, level=0.7, vibrato=0.12)
     if kind == "sad":
@@ -120,15 +104,13 @@ def saved_model(directory, kind: type[CentroidModel] = CentroidModel) -> Path:
 
 
 # -- a simple call preparation for batch tests (energy VAD per channel, no diarization) --------
-class SimplePrepared:
-    def __init__(self, segments, audio, sr, duration):
-        self.segments, self.audio, self.sr, self.duration = segments, audio, sr, duration
-
-
-def simple_prepare(path, channels=None, speakers=2, first_speaker="agent", max_silence=3.0, target_silence=1.0):
+def simple_prepare(path, sr=None, *, channels=None, speakers=2, first_speaker="agent", max_silence=3.0,
+                   target_silence=1.0, vad=None, min_len=1.0, file=None):
     """Energy regions per channel (stereo: channel k = ``channels[k]``; mono: alternate turns,
-    the first one ``first_speaker``). Enough to drive the batch machinery without silero."""
+    the first one ``first_speaker``), as a :class:`~callemo.prep.call.PreparedCall`. Enough to
+    drive the batch machinery without silero; it takes what ``analyze_file`` passes a ``prepare``."""
     from callemo.io import load_audio
+    from callemo.prep.call import PreparedCall
     from callemo.segments import empty_table, to_table
 
     x, sr = load_audio(path, mono=False)
@@ -151,21 +133,24 @@ def simple_prepare(path, channels=None, speakers=2, first_speaker="agent", max_s
                 k += 1
     rows.sort()
     recs = []
-    names = channels or ["agent", "client"]
+    names = list(channels) if channels and channels != "mono" else ["agent", "client"]
     other = {"agent": "client", "client": "agent"}
+    name = file or str(path)
     for i, (s, e, c) in enumerate(rows):
         if len(chans) > 1:
             role = names[c] if c < len(names) else "unknown"
-            recs.append(dict(file=str(path), start=s, end=e, speaker=role, role=role, channel=c, overlap=False))
+            recs.append(dict(file=name, start=s, end=e, speaker=role, role=role, channel=c, overlap=False))
         else:
             role = first_speaker if i % 2 == 0 else other[first_speaker]
-            recs.append(dict(file=str(path), start=s, end=e, speaker=f"S{i % 2}", role=role, channel=np.nan,
+            recs.append(dict(file=name, start=s, end=e, speaker=f"S{i % 2}", role=role, channel=np.nan,
                              overlap=False))
     table = to_table(recs) if recs else empty_table(["speaker", "role", "channel", "overlap"])
-    return SimplePrepared(table, x, sr, x.shape[-1] / sr)
+    return PreparedCall(file=name, segments=table, turns=table, audio=x, sample_rate=sr, duration=x.shape[-1] / sr,
+                        source_sample_rate=sr, stereo=len(chans) > 1, channel_names=names[: len(chans)],
+                        speech=[(s, e) for s, e, _ in rows])
 
 
-def crashing_prepare(path, **kw):
+def crashing_prepare(path, *args, **kw):
     """``simple_prepare``, except that a file named ``crash*`` kills the worker process outright
     (as the kernel's out-of-memory killer would)."""
     import os
@@ -173,4 +158,4 @@ def crashing_prepare(path, **kw):
 
     if Path(path).name.startswith("crash"):
         os.kill(os.getpid(), signal.SIGKILL)
-    return simple_prepare(path, **kw)
+    return simple_prepare(path, *args, **kw)

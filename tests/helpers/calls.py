@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-for p in (HERE, HERE.parent):
-    if str(p) not in sys.path:
-        sys.path.insert(0, str(p))
-
-import analyze_tinymodel as tm  # noqa: E402
-
-from callemo.segments import to_table  # noqa: E402
+from callemo.segments import to_table
+from helpers import tinymodel as tm
 
 SR = 8000
 
@@ -49,7 +42,7 @@ def table(rows, file="call.wav"):
 
 
 # -- real speech: the example call (espeak-ng, committed in examples/) ------------------------
-ROOT = HERE.parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "call.wav"
 EXAMPLE_TRUTH = ROOT / "examples" / "call_truth.csv"
 
@@ -68,18 +61,18 @@ def example_audio():
     return load_audio(EXAMPLE)
 
 
-def need_prep():
-    """Skip (with the reason) while the call preparation part is not there yet."""
-    import pytest
-
-    try:
-        from callemo.prep.call import prepare_call  # noqa: F401
-    except ImportError as e:
-        pytest.skip(f"callemo.prep.call.prepare_call not available yet ({e})")
-
-
 def role_at(segments, t):
     """Role of the output segment covering time t (None if none)."""
     flat = segments.reset_index()
     hit = flat[(flat["start"] <= t) & (flat["end"] >= t)]
     return None if hit.empty else str(hit["role"].iloc[0])
+
+
+def slow_prepare(path, *args, **kw):
+    """:func:`helpers.tinymodel.simple_prepare` after a pause of ``CALLEMO_TEST_PREPARE_DELAY``
+    seconds (default 2): keeps batch workers busy while a test signals or kills the batch."""
+    import os
+    import time
+
+    time.sleep(float(os.environ.get("CALLEMO_TEST_PREPARE_DELAY", "2")))
+    return tm.simple_prepare(path, *args, **kw)

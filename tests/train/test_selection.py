@@ -7,11 +7,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from callemo.labels.selection import (
-    F0Measure, SelectionError, audio_files, compress, compress_silences, energy_regions, rank_calls,
+from callemo.prep.silence import compress as compress_silences
+from callemo.train.selection import (
+    F0Measure,
+    SelectionError,
+    audio_files,
+    compress,
+    energy_regions,
+    rank_calls,
 )
-
-from annot_helpers import SR, harmonic_voice, make_calls, synthetic_call
+from helpers.annotations import SR, harmonic_voice, make_calls, synthetic_call
 
 
 def _is_emotional(path: str) -> bool:
@@ -28,9 +33,9 @@ def test_energy_regions_and_compression():
     regions = energy_regions(x, SR)
     assert len(regions) == 3
     assert regions[0][0] < 0.05 and regions[1][0] == pytest.approx(1.9, abs=0.05)
-    y = compress_silences(x, SR, regions, max_silence=3.0, target=1.0)
+    y, _ = compress_silences(x, SR, regions, max_silence=3.0, target=1.0)
     assert len(y) / SR == pytest.approx(len(x) / SR - 4.0, abs=0.06)  # the 5 s pause became 1 s
-    assert len(compress_silences(x, SR, regions, max_silence=6.0)) == len(x)  # nothing over 6 s
+    assert len(compress_silences(x, SR, regions, max_silence=6.0)[0]) == len(x)  # nothing over 6 s
     y2, how = compress(x, SR)
     assert len(y2) / SR == pytest.approx(len(y) / SR, abs=0.06) and how.startswith("energy+")
 
@@ -58,7 +63,7 @@ def test_select_with_the_project_voice_generator(tmp_path):
     """tests/conftest.py::synth_voice: steady calls vs calls whose turns jump between F0 levels."""
     import soundfile as sf
 
-    from conftest import synth_voice
+    from helpers.voices import synth_voice
 
     for i in range(2):
         steady = np.concatenate([synth_voice(1.5, f0=140, vibrato=0.02, seed=i * 10 + k) for k in range(3)])
