@@ -73,6 +73,24 @@ def test_save_load_round_trip_gives_identical_predictions(toy, tmp_path):
     assert m2.best_params_ and m2.best_params_["C"] in (0.5, 2.0)
 
 
+@pytest.mark.parametrize("kind", ["svm", "ensemble"])
+def test_saved_weights_are_pinned_to_the_scikit_learn_release(toy, tmp_path, kind):
+    import sklearn
+    import yaml
+
+    sig, y, spk = toy
+    member = {"features": ["prosody"], "normalisation": "speaker"}
+    cfg = {"type": "svm", "sample_rate": 8000, **member} if kind == "svm" else \
+        {"type": "ensemble", "sample_rate": 8000, "members": [member, member]}
+    d = build_model(cfg).fit(sig, y, spk).save(tmp_path / kind)
+    card = yaml.safe_load((d / "model.yaml").read_text())
+    assert card["sklearn_version"] == sklearn.__version__
+    card["sklearn_version"] = "0.24.2"
+    (d / "model.yaml").write_text(yaml.safe_dump(card))
+    with pytest.raises(ModelError, match=r"saved with scikit-learn 0\.24\.2.*retrain"):
+        load_model(d)
+
+
 def test_ensemble_round_trip(toy, tmp_path):
     sig, y, spk = toy
     member = {"features": ["prosody"], "normalisation": "speaker"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -160,3 +161,15 @@ def local_client(app, **kw):
             return super().websocket_connect("ws://127.0.0.1" + url if url.startswith("/") else url, *args, **kwargs)
 
     return LocalClient(app, base_url="http://127.0.0.1", **kw)
+
+
+def wait_done(client, call_id, timeout=90.0, **kw):
+    """The call's record once it is analysed (or failed); ``kw`` go to each GET (e.g. headers)."""
+    t0 = time.monotonic()
+    c = None
+    while time.monotonic() - t0 < timeout:
+        c = client.get(f"/api/calls/{call_id}", **kw).json()
+        if c["status"] in ("done", "failed"):
+            return c
+        time.sleep(0.2)
+    raise AssertionError(f"call {call_id} not analysed within {timeout} s: {c}")

@@ -6,23 +6,12 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
-import time
 
 import pytest
-from _svc import EXAMPLE, ROOT, local_client, pcm_bytes, saved_model, stereo_call, stereo_file, turns
+from _svc import EXAMPLE, ROOT, local_client, pcm_bytes, saved_model, stereo_call, stereo_file, turns, wait_done
 
 from callemo.analyze.schema import CallJSON
 from callemo.service.app import create_app
-
-
-def wait_done(client, call_id, timeout=60.0):
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        c = client.get(f"/api/calls/{call_id}").json()
-        if c["status"] in ("done", "failed"):
-            return c
-        time.sleep(0.2)
-    raise AssertionError(f"call {call_id} not analysed within {timeout} s: {c}")
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import stat
 import time
 
 import pytest
-from _svc import LiveServer, local_client, pcm_bytes, saved_model, stereo_call, stereo_file
+from _svc import LiveServer, local_client, pcm_bytes, saved_model, stereo_call, stereo_file, wait_done
 from starlette.websockets import WebSocketDisconnect
 
 from callemo.service.app import create_app
@@ -27,16 +27,6 @@ def strict_json(text: str):
         raise ValueError(f"bare {name} in JSON")
 
     return json.loads(text, parse_constant=refuse)
-
-
-def wait_done(client, call_id, timeout=90.0, **kw):
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        c = client.get(f"/api/calls/{call_id}", **kw).json()
-        if c["status"] in ("done", "failed"):
-            return c
-        time.sleep(0.2)
-    raise AssertionError(f"call {call_id} not analysed within {timeout} s")
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,18 @@ import numpy as np
 from ..io.files import atomic_write_text
 
 
+def _save(fig: Any, path: str | os.PathLike, dpi: int) -> Path:
+    """Lay out, write (creating the folder) and close a figure; returns its path."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=dpi)
+    plt.close(fig)
+    return out
+
+
 def confusion_png(
     cm: Sequence[Sequence[float]] | np.ndarray,
     labels: Sequence[str],
@@ -46,12 +58,7 @@ def confusion_png(
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="recall (row-normalised)")
     if title:
         ax.set_title(title)
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=dpi)
-    plt.close(fig)
-    return out
+    return _save(fig, path, dpi)
 
 
 def confusion_csv(cm: Sequence[Sequence[float]] | np.ndarray, labels: Sequence[str], path: str | os.PathLike) -> Path:
@@ -138,12 +145,7 @@ def reliability_png(
     axn.bar(edges[:-1], count, width=width, align="edge", color="#888", edgecolor="white")
     axn.set_xlabel("confidence (top label)")
     axn.set_ylabel("items")
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=dpi)
-    plt.close(fig)
-    return out
+    return _save(fig, path, dpi)
 
 
 def predictions_csv(result: dict[str, Any], path: str | os.PathLike) -> Path:

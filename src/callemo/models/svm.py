@@ -32,6 +32,7 @@ import numpy as np
 from ..features import SpeakerStandardizer, extract, get_extractor
 from .base import EmotionModel, ModelError, register_model
 from .calibration import Calibrator
+from .card import dump_sklearn, load_sklearn
 
 WEIGHTS = "model.joblib"
 
@@ -411,11 +412,8 @@ class SVMModel(_FunctionalsModel):
         return card
 
     def _save(self, directory: Path) -> dict[str, Any]:
-        import joblib
-
         self._check_fitted()
-        joblib.dump(self._state(), directory / WEIGHTS, compress=3)
-        return self._card()
+        return {**self._card(), **dump_sklearn(self._state(), directory / WEIGHTS)}
 
     @classmethod
     def _load(cls, directory: Path, card: dict[str, Any]) -> SVMModel:
@@ -483,15 +481,14 @@ class EnsembleModel(_FunctionalsModel):
         return np.asarray(p, np.float32)
 
     def _save(self, directory: Path) -> dict[str, Any]:
-        import joblib
-
         state = {"members": [m._state() for m in self.members], "labels": self.labels}
-        joblib.dump(state, directory / WEIGHTS, compress=3)
+        pinned = dump_sklearn(state, directory / WEIGHTS)
         feats = []
         for m in self.members:
             feats += [e.params() for e in m.extractors if e.params() not in feats]
         return {"features": feats, "members": [m._card() for m in self.members],
-                "normalisation": sorted({str(m.config.get("normalisation", "global")) for m in self.members})}
+                "normalisation": sorted({str(m.config.get("normalisation", "global")) for m in self.members}),
+                **pinned}
 
     @classmethod
     def _load(cls, directory: Path, card: dict[str, Any]) -> EnsembleModel:
@@ -503,18 +500,14 @@ class EnsembleModel(_FunctionalsModel):
 
 
 def _read_weights(cls, directory: Path, card: dict[str, Any]):
-    """A fresh model of ``cls`` from its card's configuration, and the state saved beside it."""
-    import joblib
-
+    """A fresh model of ``cls`` from its card's configuration, and the state saved beside it
+    (refused, with what to do, when the card's scikit-learn version is not the running one)."""
     f = directory / WEIGHTS
     if not f.exists():
         raise ModelError(f"{directory}: missing {WEIGHTS}")
     cfg = dict(card.get("config") or {})
     cfg.setdefault("sample_rate", card.get("sample_rate", 16000))
-    try:
-        state = joblib.load(f)
-    except Exception as e:
-        raise ModelError(f"{f}: cannot load the model weights ({e})") from None
+    state = load_sklearn(f, card)
     return cls(cfg), state
 
 

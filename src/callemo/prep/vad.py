@@ -39,6 +39,9 @@ CONTEXT = 64
 HOP = FRAME / VAD_SR  # 0.032 s
 #: frames per ONNX call (a 16 s batch)
 BATCH = 512
+#: seconds of audio the VAD resamples and scores at a time: its transient memory (about 8 MB per
+#: minute at 16 kHz); results do not depend on it (the resampler and the model carry state)
+BLOCK_S = 60.0
 #: silero's probability reaches the threshold about one frame after a speech onset (measured on
 #: RAVDESS utterances at 8 kHz G.711, SNR 15-23 dB: median onset +0.02..+0.05 s without this)
 ONSET_LAG = HOP
@@ -274,7 +277,7 @@ class CallVAD:
         return out
 
 
-def speech_probabilities(blocks: Iterable[np.ndarray] | np.ndarray, sr: int, *, block_s: float = 600.0) -> np.ndarray:
+def speech_probabilities(blocks: Iterable[np.ndarray] | np.ndarray, sr: int, *, block_s: float = BLOCK_S) -> np.ndarray:
     """Per-frame (32 ms) speech probabilities of 1-D audio given whole or as consecutive blocks."""
     return _scan(blocks, sr, block_s, 1)[0][0]
 
@@ -326,7 +329,7 @@ def regions_from_probs(
 
 
 def speech_regions(
-    x: np.ndarray, sr: int, settings: VADSettings | None = None, *, block_s: float = 600.0
+    x: np.ndarray, sr: int, settings: VADSettings | None = None, *, block_s: float = BLOCK_S
 ) -> list[tuple[float, float]]:
     """Speech regions ``[(start, end), ...]`` in seconds of 1-D audio ``x`` at ``sr`` Hz."""
     x = np.asarray(x, np.float32)
@@ -337,7 +340,7 @@ def speech_regions(
 
 
 def channel_regions(
-    x: np.ndarray, sr: int, settings: VADSettings | None = None, *, block_s: float = 600.0
+    x: np.ndarray, sr: int, settings: VADSettings | None = None, *, block_s: float = BLOCK_S
 ) -> list[list[tuple[float, float]]]:
     """Speech regions of each channel of ``(channels, samples)`` audio (warm-mix rule of :class:`CallVAD`)."""
     x = np.atleast_2d(np.asarray(x, np.float32))
@@ -346,7 +349,7 @@ def channel_regions(
 
 
 def speech_regions_file(path: Any, settings: VADSettings | None = None, *, channel: int | None = None,
-                        block_s: float = 600.0) -> list[tuple[float, float]]:
+                        block_s: float = BLOCK_S) -> list[tuple[float, float]]:
     """Speech regions of a file read block by block (bounded memory whatever its length) with the
     one audio loader (:func:`callemo.io.iter_blocks`: conditioned, gapless MP3)."""
     from ..io import audio_info, iter_blocks
