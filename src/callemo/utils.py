@@ -65,3 +65,21 @@ def format_clock(seconds: Any, decimals: int = 0, missing: str = "") -> str:
 
 
 __all__ = ["format_clock", "format_number", "plain"]
+
+
+def release_free_memory() -> None:
+    """Give the heap's free pages back to the operating system (glibc ``malloc_trim``; a no-op
+    elsewhere). A long call allocates and frees large temporaries stage after stage (VAD blocks,
+    d-vector windows); without this, glibc keeps the freed heap and the next stage's allocations
+    add to it: on a one-hour call the preparation peaked about 75 MB higher."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if not name:
+        return
+    try:
+        trim = ctypes.CDLL(name).malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to do
+        return
+    trim(0)

@@ -21,6 +21,7 @@ import pandas as pd
 from ..errors import CallemoError
 from ..io import audio_info, condition_audio, load_audio, resample
 from ..segments import empty_table, intersect_intervals, merge_intervals, set_index
+from ..utils import release_free_memory
 from .diarize import diarize_regions
 from .roles import RoleError, assign_roles, parse_channels
 from .segment import emotion_segments
@@ -228,6 +229,7 @@ def prepare_call(
         t = time.perf_counter()
         speech = merge_intervals(list(regions)) if regions is not None else speech_regions(audio, wr, settings)
         timing["vad"] = time.perf_counter() - t
+        release_free_memory()  # the VAD's temporaries, before the diarizer's
         t = time.perf_counter()
         # processing happens on the silence-compressed time line; results are mapped back
         keep, tm = time_map(speech)

@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io import resample
+from ..utils import release_free_memory
 from .speaker_models import CallGMM, add_deltas, cepstra, window_means
 
 EMB_SR = 16000
@@ -204,6 +205,7 @@ def window_embeddings(
         emb = (emb - emb.mean(0)) / (emb.std(0) + 1e-6)
         return Windows(_normalise(emb).astype(np.float32), np.array(bounds), np.array(owner), F, S)
     emb = np.zeros((n, 256), np.float32)
+    release_free_memory()  # the per-region resampling and mel temporaries, before the encoder's
     with torch.inference_mode():
         for items in batches.values():
             for k in range(0, len(items), EMB_BATCH):
@@ -211,6 +213,8 @@ def window_embeddings(
                 batch = torch.from_numpy(np.stack([m for _, m in chunk]))
                 out = enc(batch).numpy()
                 emb[[i for i, _ in chunk]] = out
+    batches.clear()
+    release_free_memory()  # the encoder's activations, before the clustering and speaker models
     return Windows(emb, np.array(bounds), np.array(owner), F, S)
 
 
