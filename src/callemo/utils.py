@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -72,14 +73,17 @@ def release_free_memory() -> None:
     elsewhere). A long call allocates and frees large temporaries stage after stage (VAD blocks,
     d-vector windows); without this, glibc keeps the freed heap and the next stage's allocations
     add to it: on a one-hour call the preparation peaked about 75 MB higher."""
-    import ctypes
-    import ctypes.util
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
-    name = ctypes.util.find_library("c")
-    if not name:
-        return
+
+@functools.cache
+def _malloc_trim() -> Any:
+    """glibc's ``malloc_trim`` from the running process's own symbols (looked up once), or ``None``."""
+    import ctypes
+
     try:
-        trim = ctypes.CDLL(name).malloc_trim
-    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to do
-        return
-    trim(0)
+        return getattr(ctypes.CDLL(None), "malloc_trim", None)  # absent on musl and macOS
+    except OSError:
+        return None
