@@ -14,6 +14,12 @@ in under 2 GB peak memory).
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/analyze_speed.py --minutes 60 --jobs 2 --long-minutes 60
     # before the default model exists: --model standin (the default configuration, trained here)
 
+3. *Transcripts* (``--transcribe auto|en|LANG``, ``--asr``): the same runs with ``callemo analyze
+   --transcribe``; the long call is then also analysed without it, on the same file, so the two
+   RTFs and peaks sit side by side (``long_plain_*``)::
+
+    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/analyze_speed.py --minutes 0 --long-minutes 60 --transcribe auto
+
 Prints a Markdown table; ``--json`` writes the figures too.
 """
 
@@ -138,14 +144,20 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=None, help="keep the generated calls and outputs here")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--transcribe", default=None, metavar="LANG",
+                    help="also transcribe (callemo analyze --transcribe --language LANG): auto | en | a code")
+    ap.add_argument("--asr", default=None, help="with --transcribe: base | tiny.en")
     a = ap.parse_args()
 
     work = a.workdir or Path(tempfile.mkdtemp(prefix="callemo-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     if a.model == "standin":
         a.model = str(standin_model(work / "standin_model"))
-    extra = (["--model", a.model] if a.model else []) + (["--no-html", "--no-plot"] if a.no_html else [])
-    figures: dict = {"jobs": a.jobs, "corpus": a.corpus, "cpus": os.cpu_count()}
+    plain = (["--model", a.model] if a.model else []) + (["--no-html", "--no-plot"] if a.no_html else [])
+    extra = plain + (["--transcribe", "--language", a.transcribe] if a.transcribe else []) + \
+        (["--asr", a.asr] if a.asr and a.transcribe else [])
+    figures: dict = {"jobs": a.jobs, "corpus": a.corpus, "cpus": os.cpu_count(), "transcribe": a.transcribe,
+                     "asr": a.asr}
     try:
         if a.minutes > 0:
             calls = work / "calls"
@@ -193,6 +205,15 @@ def main() -> None:
                            long_cpu_s=round(cpu, 1), long_peak_rss_mib=round(peak, 0), long_exit=rc)
             doc = json.loads((out / "hour.json").read_text())
             figures["long_stage_seconds"] = {k: round(float(v), 1) for k, v in (doc.get("timing") or {}).items()}
+            if a.transcribe:
+                tr = doc["summary"].get("transcript") or {}
+                figures.update(long_language=tr.get("language"), long_asr=tr.get("asr"),
+                               long_words=sum(len(s.get("words") or []) for s in doc["segments"]))
+                shutil.rmtree(out, ignore_errors=True)
+                wall, peak, rc, cpu = run_analyze([str(long), "--out", str(out), "--jobs", "1", *plain])
+                figures.update(long_plain_wall_s=round(wall, 1), long_plain_rtf=round(wall / secs, 4),
+                               long_plain_cpu_s=round(cpu, 1), long_plain_peak_rss_mib=round(peak, 0),
+                               long_plain_exit=rc)
     finally:
         if a.workdir is None:
             shutil.rmtree(work, ignore_errors=True)

@@ -192,12 +192,14 @@ def _oracle_segments(path: str, truth: pd.DataFrame, model, stereo: bool) -> pd.
     labels = [str(v) for v in model.labels]
     seg = ref[["start", "end", "role"]].copy()
     seg["emotion"] = "unknown"
+    seg["confidence"] = np.nan
     for lab in labels:
         seg["p_" + lab] = np.nan
     if sigs:
         p = np.asarray(model.predict_proba(sigs, [ref.role[i] for i in keep]), float)
         seg.loc[keep, [f"p_{lab}" for lab in labels]] = p
         seg.loc[keep, "emotion"] = [labels[j] for j in p.argmax(axis=1)]
+        seg.loc[keep, "confidence"] = model.confidence(p)
     return seg
 
 
@@ -226,7 +228,8 @@ def _run(job: dict[str, Any]) -> dict[str, Any]:
         if turns is not None:
             out["turns"] = turns[["start", "end", "speaker", "role"]].to_dict("list")
         if segs is not None:
-            cols = ["start", "end", "role", "emotion"] + [k for k in segs.columns if str(k).startswith("p_")]
+            cols = ["start", "end", "role", "emotion", "confidence"] + [k for k in segs.columns
+                                                                          if str(k).startswith("p_")]
             out["segments"] = segs[cols].to_dict("list")
     except Exception as e:  # the benchmark reports it and goes on
         out["error"] = f"{type(e).__name__}: {e}"
@@ -238,9 +241,10 @@ def _run(job: dict[str, Any]) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- scoring
 
 def match_emotions(truth: pd.DataFrame, segs: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
-    """One row per reference utterance (backchannels left out): ``role, true, predicted`` and the
-    probabilities of the predicted segment that overlaps it most (same predicted role first);
-    ``predicted`` is ``missed`` where no segment overlaps it."""
+    """One row per reference utterance (backchannels left out): ``role, true, predicted``, the
+    ``confidence`` and the probabilities of the predicted segment that overlaps it most (same
+    predicted role first; the confidence is the top probability where the segments have no
+    ``confidence`` column); ``predicted`` is ``missed`` where no segment overlaps it."""
     rows = []
     s0, s1 = segs["start"].to_numpy(float), segs["end"].to_numpy(float)
     pcols = [f"p_{lab}" for lab in labels]
@@ -248,13 +252,17 @@ def match_emotions(truth: pd.DataFrame, segs: pd.DataFrame, labels: list[str]) -
         ov = np.clip(np.minimum(s1, r.end) - np.maximum(s0, r.start), 0, None)
         same = ov * (segs["role"].astype(str).to_numpy() == r.role)
         pick = same if same.max(initial=0) > 0 else ov
-        row = {"role": r.role, "true": r.emotion, "predicted": "missed", **dict.fromkeys(pcols, np.nan)}
+        row = {"role": r.role, "true": r.emotion, "predicted": "missed", "confidence": np.nan,
+               **dict.fromkeys(pcols, np.nan)}
         if pick.max(initial=0) > 0:
             s = segs.iloc[int(np.argmax(pick))]
             row["predicted"] = str(s["emotion"])
             row.update({c: float(s[c]) if c in s and pd.notna(s[c]) else np.nan for c in pcols})
+            probs = [row[c] for c in pcols]
+            conf = s["confidence"] if "confidence" in s else (np.nanmax(probs) if np.isfinite(probs).any() else np.nan)
+            row["confidence"] = float(conf) if pd.notna(conf) else np.nan
         rows.append(row)
-    return pd.DataFrame(rows, columns=["role", "true", "predicted", *pcols])
+    return pd.DataFrame(rows, columns=["role", "true", "predicted", "confidence", *pcols])
 
 
 def _der_parts(truth: pd.DataFrame, turns: pd.DataFrame) -> dict[str, dict[str, float]]:
@@ -268,6 +276,15 @@ def _der_parts(truth: pd.DataFrame, turns: pd.DataFrame) -> dict[str, dict[str, 
         d = DiarizationErrorRate(collar=collar, skip_overlap=False)(ref, hyp, detailed=True)
         out[name] = {k: float(d[k]) for k in ("total", "missed detection", "false alarm", "confusion")}
     return out
+
+
+def confidence_ece(conf: np.ndarray, right: np.ndarray, n_bins: int = 10) -> float:
+    """ECE of a confidence for "the prediction is right": the bins of
+    :func:`callemo.evaluate.metrics.expected_calibration_error` (``(b/n, (b+1)/n]``, 0 in the first)."""
+    conf, right = np.asarray(conf, float), np.asarray(right, float)
+    bins = np.clip(np.ceil(np.round(conf * n_bins, 9)).astype(np.int64) - 1, 0, n_bins - 1)
+    gap = np.abs(np.bincount(bins, weights=right, minlength=n_bins) - np.bincount(bins, weights=conf, minlength=n_bins))
+    return float(gap.sum() / len(bins))
 
 
 def _emotion_figures(em: pd.DataFrame, labels: list[str]) -> dict[str, Any]:
@@ -286,14 +303,17 @@ def _emotion_figures(em: pd.DataFrame, labels: list[str]) -> dict[str, Any]:
     f["agent_neutral_not_neutral"] = float(other.mean()) if len(an) else float("nan")
     f["no_label_share"] = float((~em.predicted.isin(labels)).mean()) if len(em) else float("nan")
     pcols = [f"p_{lab}" for lab in labels]
-    judged = em.dropna(subset=pcols)
+    judged = em.dropna(subset=[*pcols, "confidence"])
     judged = judged[judged.true.isin(labels)]
     f["n_judged"] = len(judged)
     if len(judged):
         p = judged[pcols].to_numpy(float)
+        conf = judged["confidence"].to_numpy(float)
         right = (np.asarray(labels)[p.argmax(axis=1)] == judged.true.to_numpy()).astype(int)
-        f["ece"] = float(expected_calibration_error(judged.true.tolist(), p, labels))
-        f["auroc"] = float(roc_auc_score(right, p.max(axis=1))) if 0 < right.sum() < len(right) else float("nan")
+        # of the confidence the analysis reports (the model's confidence map, or the top probability)
+        f["ece"] = confidence_ece(conf, right)
+        f["ece_top_probability"] = float(expected_calibration_error(judged.true.tolist(), p, labels))
+        f["auroc"] = float(roc_auc_score(right, conf)) if 0 < right.sum() < len(right) else float("nan")
         f["accuracy_judged"] = float(right.mean())
     cols = [*labels, "unknown", "missed"]
     f["confusion"] = {}
@@ -377,6 +397,61 @@ def mean_over_folds(folds: dict[str, dict[str, Any]]) -> dict[str, Any]:
             out.setdefault(kind, {})[g] = {k: float(np.nanmean([fg.get(k, np.nan) for fg in figs])) for k in keys}
             out[kind][g]["n_folds"] = len(figs)
     return out
+
+
+# ----------------------------------------------------------------------------- confidence maps
+
+def heldout_predictions(fold: str, n_calls: int, seed: int, runs: Path = RUNS) -> pd.DataFrame:
+    """The fold's utterances (both roles, mono and stereo) with the probabilities of the loco
+    analysis (its kept raw outputs) and the true label; those the model judged only."""
+    raw = runs / "results" / f"full_loco_{fold}_n{n_calls}_s{seed}.json"
+    if not raw.exists():
+        raise SystemExit(f"{raw}: run the loco protocol of this fold first (no raw outputs to fit on)")
+    index = fold_calls(fold, n_calls, seed, runs=runs).set_index("call")
+    out = []
+    for res in json.loads(raw.read_text()):
+        if "segments" not in res:
+            continue
+        segs = pd.DataFrame(res["segments"])
+        labels = [str(c)[2:] for c in segs.columns if str(c).startswith("p_")]
+        em = match_emotions(pd.read_csv(index.loc[res["call"]].csv), segs, labels)
+        out.append(em.assign(call=res["call"], kind=res["kind"]))
+    em = pd.concat(out, ignore_index=True)
+    return em.dropna(subset=[c for c in em.columns if str(c).startswith("p_")])[lambda d: d.true.isin(labels)]
+
+
+def fit_confidence_maps(models: dict[tuple[str, str], str | None], n_calls: int, seed: int, runs: Path = RUNS,
+                        ship: bool = False) -> None:
+    """Fit each fold model's :class:`~callemo.models.confidence.ConfidenceMap` on the loco
+    predictions of the OTHER folds (so the benchmark's confidence figures stay held out) and write
+    it into the fold model's card; ``ship``: fit one on all three folds into the default model's card."""
+    import yaml
+
+    from callemo.models.base import MODEL_CARD, default_model_dir
+    from callemo.models.confidence import ConfidenceMap
+
+    preds = {f: heldout_predictions(f, n_calls, seed, runs) for f in CORPORA}
+    labels = [c[2:] for c in preds[CORPORA[0]].columns if c.startswith("p_")]
+
+    def fit(folds: list[str]) -> ConfidenceMap:
+        d = pd.concat([preds[f] for f in folds], ignore_index=True)
+        return ConfidenceMap.fit(d[[f"p_{lab}" for lab in labels]].to_numpy(float), d.true, labels,
+                                 fitted_on=f"loco call benchmark predictions (benchmarks/calls.py, {n_calls} calls "
+                                           f"per fold, seed {seed}, mono + stereo, both roles) of the folds "
+                                           f"{'+'.join(folds)}: {len(d)} utterances")
+
+    def write(directory: Path, m: ConfidenceMap) -> None:
+        card_path = directory / MODEL_CARD
+        card = yaml.safe_load(card_path.read_text())
+        card["confidence_map"] = m.to_card()
+        card_path.write_text(yaml.safe_dump(card, sort_keys=False, allow_unicode=True))
+        print(f"confidence map ({m.fitted_on}) -> {card_path}", flush=True)
+
+    for (proto, fold), model in models.items():
+        if proto == "loco" and model is not None:
+            write(Path(model), fit([f for f in CORPORA if f != fold]))
+    if ship:
+        write(default_model_dir(), fit(list(CORPORA)))
 
 
 # ----------------------------------------------------------------------------- output
@@ -465,6 +540,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--retrain", action="store_true", help="train the fold models again")
     ap.add_argument("--train-only", action="store_true", help="train (or find) the fold models and stop")
+    ap.add_argument("--fit-confidence", action="store_true",
+                    help="fit each fold model's confidence map on the other folds' kept loco predictions, "
+                         "write it into the fold model's card, and stop")
+    ap.add_argument("--ship-confidence", action="store_true",
+                    help="with --fit-confidence: also fit one on all three folds into the default model's card")
     ap.add_argument("--quick", action="store_true", help="3 calls of the nEMO fold (a smoke run)")
     ap.add_argument("--runs", default=str(RUNS), help="cache of fold models and simulated calls")
     ap.add_argument("--rescore", action="store_true",
@@ -496,6 +576,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             else:
                 models[(proto, fold)] = None  # the shipped default model
     if a.train_only:
+        return {}
+    if a.fit_confidence:
+        if a.component != "full" or "loco" not in protocols:
+            raise SystemExit("--fit-confidence fits on the loco protocol's full analyses")
+        fit_confidence_maps(models, n_calls, a.seed, runs, ship=a.ship_confidence)
         return {}
     indexes = {fold: fold_calls(fold, n_calls, a.seed, runs=runs) for fold in folds}
     jobs = [{"protocol": proto, "fold": fold, "call": r.call, "kind": kind, "path": getattr(r, kind), "csv": r.csv,

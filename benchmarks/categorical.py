@@ -19,6 +19,12 @@ Sections (each with 95 % bootstrap CIs over speakers):
   items above ``unknown_below`` with their accuracy. Single-utterance UA with whole-speaker
   statistics (the ``loco`` protocol) is given beside it.
 
+* ``families`` (issue 13): feature families alone and fused with the acoustic reference (the first of
+  ``--family-configs``, default ``default``), speaker-independent 5-fold CV inside each corpus at telephone
+  quality (RAVDESS / SAVEE through the 8 kHz G.711 channel, nEMO at its native 8 kHz), with each system's UA
+  and its paired difference to the reference (95 % bootstrap CI over speakers, the same resampled speakers
+  for both systems).
+
 Features are cached on disk (``$CALLEMO_CACHE``), so a second run is fast. Example::
 
     OMP_NUM_THREADS=1 python benchmarks/categorical.py --jobs 2 --json benchmarks/results/categorical.json
@@ -222,6 +228,25 @@ class Bench:
                                         seed=self.args.seed)
 
 
+def paired_difference(y, pred_a, pred_b, speakers, labels, n_boot: int, seed: int) -> dict:
+    """UA of ``pred_b`` minus UA of ``pred_a`` on the same items, with a 95 % percentile bootstrap CI over
+    speakers (each replicate resamples speakers with replacement and scores both systems on its items)."""
+    from callemo.evaluate.metrics import unweighted_average_recall
+
+    y, pa, pb, spk = (np.asarray(v, dtype=object).astype(str) for v in (y, pred_a, pred_b, speakers))
+    rows = {s: np.flatnonzero(spk == s) for s in np.unique(spk)}
+    names = list(rows)
+    rng = np.random.default_rng(seed)
+    diffs = []
+    for _ in range(n_boot):
+        idx = np.concatenate([rows[s] for s in rng.choice(names, len(names), replace=True)])
+        diffs.append(unweighted_average_recall(y[idx], pb[idx], labels)
+                     - unweighted_average_recall(y[idx], pa[idx], labels))
+    d = unweighted_average_recall(y, pb, labels) - unweighted_average_recall(y, pa, labels)
+    lo, hi = np.percentile(diffs, [2.5, 97.5])
+    return {"ua_difference": float(d), "ua_difference_ci": [float(lo), float(hi)]}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data"),
@@ -232,12 +257,21 @@ def main(argv=None):
     ap.add_argument("--best", default=None, help="wideband best configuration (default: the last of --configs)")
     ap.add_argument("--tel-config", default="default",
                     help="telephone (8 kHz) configuration for LOCO and telephone rows")
-    ap.add_argument("--sections", default="within,loco,telephone", help="within, loco, telephone, incall")
+    ap.add_argument("--sections", default="within,loco,telephone",
+                    help="within, loco, telephone, incall, families")
     ap.add_argument("--incall-configs", default="default", help="configurations for the incall section")
     ap.add_argument("--unknown-below", type=float, default=0.5,
                     help="confidence threshold reported in the incall section")
     ap.add_argument("--nested-calibration", action="store_true",
                     help="incall: also calibrate on one-corpus models of the training corpora predicting each other")
+    ap.add_argument("--family-configs", default="default,svm_dvector,svm_fusion_dvector,svm_linguistic,"
+                                                  "svm_fusion_linguistic",
+                    help="families section: configurations (the first is the acoustic reference)")
+    ap.add_argument("--family-corpora", default=None,
+                    help="families section: corpora (default: --corpora)")
+    ap.add_argument("--family-speakers", type=int, default=0,
+                    help="families section: only the first N speakers (sorted ids) of each corpus (0 = all); "
+                         "run the section alone with it")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--n-boot", type=int, default=1000)
@@ -334,6 +368,46 @@ def main(argv=None):
                           f"{v['temperature']['auroc']:.3f}",
                           f"{v['temperature']['judged_share']:.2f} "
                           f"({v['temperature']['judged_accuracy'] or float('nan'):.3f})")
+            t.add_section()
+        con.print(t)
+
+    if "families" in sections:
+        fam = [c.strip() for c in args.family_configs.split(",") if c.strip()]
+        fcorp = [c.strip() for c in (args.family_corpora or ",".join(args.corpora)).split(",") if c.strip()]
+        if args.family_speakers:
+            for c in fcorp:
+                d = bench.df[c]
+                keep = sorted(d["speaker"].astype(str).unique())[: args.family_speakers]
+                bench.df[c] = d[d["speaker"].astype(str).isin(keep)].reset_index(drop=True)
+        results["families"] = {"reference": fam[0], "corpora": {}, "speakers_per_corpus": args.family_speakers or "all",
+                               "protocol": "speaker-independent 5-fold CV per corpus (seed as above); RAVDESS/SAVEE "
+                                           "through the telephone channel (8 kHz G.711, codec only), nEMO native 8 kHz"}
+        t = Table(title=f"Feature families alone and fused with {fam[0]} (speaker-independent 5-fold CV, 8 kHz)")
+        for col in ("corpus", "system", "UA [95% CI]", "macro-F1 [95% CI]", f"UA - {fam[0]} [95% CI]"):
+            t.add_column(col)
+        for c in fcorp:
+            ref = None
+            results["families"]["corpora"][c] = {}
+            for i, name in enumerate(fam):
+                r = bench.crossval(c, name, telephone=c != "nemo")
+                row = _short(r)
+                diff = ""
+                if ref is None:
+                    ref = r
+                else:
+                    spk = bench.df[c]["speaker"].astype(str).tolist()
+                    pdiff = paired_difference(r["y_true"], ref["predictions"], r["predictions"], spk, r["labels"],
+                                              args.n_boot, args.seed)
+                    row.update(pdiff)
+                    lo, hi = pdiff["ua_difference_ci"]
+                    diff = f"{100 * pdiff['ua_difference']:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}] points"
+                results["families"]["corpora"][c][name] = row
+                t.add_row(c if i == 0 else "", name, _ci(r, "ua"), _ci(r, "macro_f1"), diff)
+                if args.json:  # partial results survive an interrupted run
+                    from callemo.utils import plain
+
+                    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+                    Path(args.json).write_text(json.dumps(plain(results), indent=2))
             t.add_section()
         con.print(t)
 

@@ -5,7 +5,7 @@ The table (also in docs/CONTRACTS.md, "Layers"):
 
 ====  ==========================================  ============================================
  0    errors, utils, segments, io                 the data model and audio I/O (may share)
- 1    prep, features, labels, corpora             independent of one another
+ 1    prep, features, labels, corpora, text       independent of one another
  2    models                                      networks, predictors, model directories
  3    train, evaluate                             tasks and scores (may import each other)
  4    report, simulate                            independent of each other
@@ -31,7 +31,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "callemo"
 
 LAYERS: list[tuple[set[str], bool]] = [  # (packages, may they import one another)
     ({"errors", "utils", "segments", "io"}, True),
-    ({"prep", "features", "labels", "corpora"}, False),
+    ({"prep", "features", "labels", "corpora", "text"}, False),
     ({"models"}, False),
     ({"train", "evaluate"}, True),
     ({"report", "simulate"}, False),

@@ -1,5 +1,6 @@
 """The web service through FastAPI's TestClient: uploads analysed in the background, browsing,
-reports, bad uploads, the dashboard, and the live stream over the WebSocket."""
+reports, bad uploads, the dashboard, and the live stream over the WebSocket; on SQLite and on
+PostgreSQL (``new_db``, tests/service/conftest.py)."""
 
 from __future__ import annotations
 
@@ -15,11 +16,11 @@ from callemo.service.app import create_app
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
+def env(tmp_path_factory, new_db):
     d = tmp_path_factory.mktemp("service")
     model = saved_model(d / "model")
     stereo = stereo_file(d / "stereo call.wav")
-    return {"dir": d, "model": model, "stereo": stereo, "db": f"sqlite:///{d / 'callemo.db'}"}
+    return {"dir": d, "model": model, "stereo": stereo, "db": new_db()}
 
 
 @pytest.fixture(scope="module")
@@ -133,10 +134,10 @@ def test_upload_without_file_field(client):
     assert r.status_code == 400 and "form field 'file'" in r.json()["detail"]
 
 
-def test_report_of_unfinished_call_and_resume(env, tmp_path):
+def test_report_of_unfinished_call_and_resume(env, tmp_path, new_db):
     """Without a worker a call stays queued (report: 409); a new service on the same database
     analyses it at start-up."""
-    db, storage = f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path / "storage"
+    db, storage = new_db(), tmp_path / "storage"
     app = create_app(db, storage, env["model"], start_worker=False)
     with local_client(app) as c:
         with open(env["stereo"], "rb") as f:
@@ -220,9 +221,9 @@ def test_example_stream_client(client, tmp_path):
     assert [e for e in events if e["type"] == "segment"]
 
 
-def test_failed_analysis_is_reported(env, tmp_path):
+def test_failed_analysis_is_reported(env, tmp_path, new_db):
     """A service whose model cannot be loaded marks uploads failed with the reason (no traceback)."""
-    app = create_app(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path / "storage", tmp_path / "no-model")
+    app = create_app(new_db(), tmp_path / "storage", tmp_path / "no-model")
     with local_client(app) as c:
         with open(env["stereo"], "rb") as f:
             cid = c.post("/api/calls", files={"file": ("s.wav", f)}).json()["id"]

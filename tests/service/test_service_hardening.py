@@ -274,9 +274,14 @@ def test_start_up_cleans_partial_uploads_and_recovers_stuck_calls(env, tmp_path)
     lost = store.add("never stored.wav", status="queued")  # crashed before its recording was moved in
     orphan = store.recording_path("f" * 32, ".wav")
     orphan.write_bytes(b"RIFF")
+    fresh = store.tmp_dir / ".upload-live.wav"  # another process sharing the storage is receiving this one
+    fresh.write_bytes(b"RIFF")
+    for p in [*store.tmp_dir.iterdir(), orphan, orphan.parent]:  # the crash's leftovers are hours old
+        if p != fresh:
+            os.utime(p, (time.time() - 7200, time.time() - 7200))
     store.close()
     with local_client(create_app(db, storage, env["model"])) as c:
-        assert not list((storage / "tmp").iterdir()) and not orphan.exists()
+        assert list((storage / "tmp").iterdir()) == [fresh] and not orphan.exists()
         assert wait_done(c, running["id"])["status"] == "done"
         failed = c.get(f"/api/calls/{lost['id']}").json()
         assert failed["status"] == "failed" and "not stored" in failed["error"]

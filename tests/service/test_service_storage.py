@@ -1,15 +1,16 @@
-"""The service's store: calls and segments in SQLite, files beside."""
+"""The service's store: calls and segments in SQLite and PostgreSQL (``new_db``), files beside."""
 
 from __future__ import annotations
 
 import pytest
 
+from callemo.errors import CallemoError
 from callemo.service.storage import Store
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = Store(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path / "files")
+def store(tmp_path, new_db):
+    s = Store(new_db(), tmp_path / "files")
     yield s
     s.close()
 
@@ -58,11 +59,22 @@ def test_segments_and_delete(store):
     assert store.audio_path(c["id"]) is None and not store.result_path(c["id"]).exists()
 
 
-def test_reopen_keeps_calls(tmp_path):
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+def test_reopen_keeps_calls(tmp_path, new_db):
+    url = new_db()
     s1 = Store(url, tmp_path / "files")
     cid = s1.add("x.wav")["id"]
     s1.close()
     s2 = Store(url, tmp_path / "files")
     assert s2.get(cid)["file_name"] == "x.wav" and s2.ids_with_status(["queued"]) == [cid]
     s2.close()
+
+
+@pytest.mark.parametrize("url, words", [
+    ("postgresql+psycopg://qa:s3cret@127.0.0.1:1/calls", "cannot open the database postgresql+psycopg://qa:***@127.0.0.1:1"),
+    ("postgresql+nodriver://qa:s3cret@db/calls", "pip install 'callemo[postgres]'"),
+    ("nonsense://x", "database nonsense://x"),
+])
+def test_a_database_that_cannot_be_opened_is_named_without_its_password(tmp_path, url, words):
+    with pytest.raises(CallemoError, match="database") as e:
+        Store(url, tmp_path / "files")
+    assert words in str(e.value) and "s3cret" not in str(e.value)

@@ -12,6 +12,8 @@
   their parent dies (``PR_SET_PDEATHSIG``), and everywhere a watchdog thread in each worker exits
   when the parent is gone or the batch stops. A worker that dies (killed, out of memory) costs
   only the call it was analysing (see :func:`_run_pool`).
+* ``scheduler``: the same calls on a Dask cluster (:mod:`callemo.analyze.cluster`), each one
+  :func:`callemo.analyze.worker.run_one` as here; resume, ``errors.csv`` and ``summary.csv`` as here.
 * Ctrl-C, SIGTERM and SIGHUP stop the batch the same way: finished calls are kept, the workers
   stopped, ``summary.csv`` rebuilt; a ``.tmp-*`` file left by a killed writer is removed.
 * ``summary.csv`` (one row per finished call) is rebuilt after the run, every 50 calls and on
@@ -35,7 +37,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import CallemoError
 from .inputs import BatchError, Job, collect_inputs, path_problem
 from .outputs import (
     ERRORS_FILE,
@@ -45,31 +46,15 @@ from .outputs import (
     model_key,
     rebuild_summary,
     settings_key,
-    write_outputs,
 )
+from .worker import THREAD_VARS, failure, run_one, worker_model
 
 _REBUILD_EVERY = 50
 
 
 # -- workers -----------------------------------------------------------------------------------
-_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
-                "VECLIB_MAXIMUM_THREADS")
 _WORKER: dict[str, Any] = {}
 _PR_SET_PDEATHSIG = 1
-
-
-def _limit_threads() -> None:
-    for v in _THREAD_VARS:
-        os.environ.setdefault(v, "1")
-    if "torch" in sys.modules:
-        with contextlib.suppress(Exception):
-            sys.modules["torch"].set_num_threads(1)
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(1)
-    except Exception:  # threadpoolctl is optional
-        pass
 
 
 def _die_with_parent(parent_pid: int, stop: Any) -> None:
@@ -101,54 +86,17 @@ def _init_worker(model_spec: Any, modules: Sequence[str], settings: dict[str, An
                  stop: Any) -> None:
     """Runs once in each worker: die with the parent, leave Ctrl-C and SIGTERM to the parent,
     one thread, load the model."""
-    import importlib
-
     _die_with_parent(parent_pid, stop)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    for v in _THREAD_VARS:  # torch and onnxruntime read these when they are first imported
+    for v in THREAD_VARS:  # torch and onnxruntime read these when they are first imported
         os.environ[v] = "1"
-    _limit_threads()
-    for m in modules:
-        with contextlib.suppress(Exception):
-            importlib.import_module(m)
-    from .pipeline import resolve_model
-
-    _WORKER["model"] = resolve_model(model_spec)
+    _WORKER["model"] = worker_model(model_spec, modules)
     _WORKER["settings"] = settings
 
 
-def _failure(job: Job, msg: str) -> dict[str, Any]:
-    if job.path not in msg:
-        msg = f"{job.path}: {msg}"
-    return {"file": job.path, "rel": job.rel, "ok": False, "error": " ".join(msg.split())}
-
-
-def _run_one(job: Job, out_dir: str, settings: dict[str, Any], key: dict[str, Any] | None,
-             model: Any = None) -> dict[str, Any]:
-    """Analyse one call and write its outputs; never raises (errors come back as one line that
-    names the file)."""
-    from .pipeline import analyze_file
-
-    t0 = time.perf_counter()
-    try:
-        m = model if model is not None else _WORKER.get("model")
-        opts = dict(settings)
-        out_opts = {k: opts.pop(k) for k in ("html", "plot", "fmt", "audio") if k in opts}
-        result = analyze_file(job.path, model=m, **opts)
-        write_outputs(result, out_dir, job.rel, extra={"batch": key} if key else None, **out_opts)
-        return {"file": job.path, "rel": job.rel, "ok": True, "seconds": time.perf_counter() - t0,
-                "duration": result.duration}
-    except CallemoError as e:
-        return _failure(job, str(e))
-    except MemoryError:
-        return _failure(job, "out of memory")
-    except Exception as e:  # one bad call must not stop the batch
-        return _failure(job, f"{type(e).__name__}: {e}")
-
-
 def _run_one_worker(job: Job, out_dir: str, key: dict[str, Any] | None) -> dict[str, Any]:
-    return _run_one(job, out_dir, _WORKER["settings"], key)
+    return run_one(job, out_dir, _WORKER["settings"], key, model=_WORKER["model"])
 
 
 # -- the batch -------------------------------------------------------------------------------
@@ -249,9 +197,19 @@ def analyze_batch(
     audio: str = "auto",
     progress: bool = True,
     console: Any = None,
+    scheduler: str | None = None,
+    dataset: bool = True,
     **analyze_kw: Any,
 ) -> BatchResult:
     """Analyse every call under ``paths`` into ``out_dir``; see the module docstring.
+
+    ``scheduler``: ``None`` runs the calls here (``jobs`` worker processes); ``"local:N"`` on a
+    Dask ``LocalCluster`` of N workers; ``"tcp://HOST:PORT"`` on a running Dask cluster
+    (:mod:`callemo.analyze.cluster`; ``jobs`` is then ignored). The outputs are the same.
+
+    ``dataset``: also write each call's rows into the results dataset ``out_dir/dataset/``
+    (:mod:`callemo.analyze.dataset`; skipped with a notice when pyarrow is not installed); at the end,
+    the dates holding at least ``COMPACT_MIN_PARTS`` per-call parts are compacted.
 
     ``analyze_kw``: ``options`` (an :class:`~callemo.analyze.options.AnalysisOptions`), option
     overrides and ``prepare``, as :func:`~callemo.analyze.pipeline.analyze_file` takes them.
@@ -264,6 +222,14 @@ def analyze_batch(
     out = Path(out_dir)
     prepare = analyze_kw.pop("prepare", None)
     options = parse_options(analyze_kw.pop("options", None), **analyze_kw)  # bad options: one error, early
+    if scheduler is not None:
+        from .cluster import parse_scheduler
+
+        parse_scheduler(scheduler)  # a malformed address: one error, early
+    if dataset:
+        from .dataset import dataset_available
+
+        dataset = dataset_available(console)  # without pyarrow: one notice, no dataset
     inputs = collect_inputs(paths)
     if not inputs.jobs and not inputs.problems:
         raise BatchError(f"no audio files found in {', '.join(map(str, paths))} (extensions: wav, flac, mp3, ogg, ...)")
@@ -275,7 +241,8 @@ def analyze_batch(
         errors.add(path, msg)
         console.print(f"[red]skipped:[/] {msg}", highlight=False, soft_wrap=True)
 
-    settings: dict[str, Any] = {"options": options, "html": html, "plot": plot, "fmt": fmt, "audio": audio}
+    settings: dict[str, Any] = {"options": options, "html": html, "plot": plot, "fmt": fmt, "audio": audio,
+                                "dataset": dataset}
     if prepare is not None:
         settings["prepare"] = prepare
     model_id = model_key(model) if inputs.jobs else ""
@@ -288,7 +255,7 @@ def analyze_batch(
             res.failed.append((j.path, path_problem(j.path, e)))
             errors.add(j.path, path_problem(j.path, e))
             continue
-        why = "forced" if force else done_state(out, j, key, fmt=fmt, html=html, plot=plot)
+        why = "forced" if force else done_state(out, j, key, fmt=fmt, html=html, plot=plot, dataset=dataset)
         if why is None:
             res.skipped.append(j.path)
         else:
@@ -330,7 +297,7 @@ def analyze_batch(
     bar = Progress(TextColumn("[bold]analyze"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[last]}"),
                    console=console, disable=not progress or not todo, transient=False)
-    in_process = jobs == 1 or len(todo) <= 1
+    in_process = scheduler is None and (jobs == 1 or len(todo) <= 1)
     try:
         with _stop_on_signals():
             # load (or check) the model before anything starts, so a bad --model is one clear error
@@ -343,11 +310,18 @@ def analyze_batch(
                 task = bar.add_task("analyze", total=len(todo), last="")
                 if in_process:
                     for j, jkey in todo:
-                        handle(_run_one(j, str(out), settings, jkey, model=loaded))
+                        handle(run_one(j, str(out), settings, jkey, model=loaded))
                         bar.update(task, advance=1, last=Path(j.path).name)
+                elif scheduler is not None:
+                    from .cluster import run_on_cluster
+
+                    run_on_cluster(todo, out, settings, loaded, scheduler, handle,
+                                   lambda name: bar.update(task, advance=1, last=name), console=console)
                 else:
                     _run_pool(todo, out, settings, loaded, jobs, handle,
                               lambda name: bar.update(task, advance=1, last=name))
+            if dataset and res.done:  # one file per date instead of one per call, for the queries
+                _compact(out, console)
     except KeyboardInterrupt as e:
         res.interrupted = True
         res.signal = e.signum if isinstance(e, _Stopped) else int(signal.SIGINT)
@@ -358,6 +332,20 @@ def analyze_batch(
         with contextlib.suppress(Exception):
             rebuild_summary(out)
     return res
+
+
+def _compact(out: Path, console: Any) -> None:
+    """Compact the dataset's partitions holding many per-call parts (callemo.analyze.dataset)."""
+    from .dataset import COMPACT_MIN_PARTS, DatasetError, compact_dataset
+
+    try:
+        merged = compact_dataset(out, min_parts=COMPACT_MIN_PARTS)
+    except DatasetError as e:
+        console.print(f"[yellow]results dataset not compacted:[/] {e}", highlight=False, soft_wrap=True)
+        return
+    if merged:
+        console.print(f"results dataset: {sum(merged.values())} call part(s) of {len(merged)} date(s) compacted",
+                      highlight=False)
 
 
 def _run_pool(todo: list[tuple[Job, dict[str, Any] | None]], out: Path, settings: dict[str, Any],
@@ -371,8 +359,8 @@ def _run_pool(todo: list[tuple[Job, dict[str, Any] | None]], out: Path, settings
     batch goes on.
     """
     spec, modules = model_spec
-    saved = {v: os.environ.get(v) for v in _THREAD_VARS}
-    for v in _THREAD_VARS:  # spawned children inherit the environment at start
+    saved = {v: os.environ.get(v) for v in THREAD_VARS}
+    for v in THREAD_VARS:  # spawned children inherit the environment at start
         os.environ[v] = "1"
     try:
         pending, breaks = list(todo), 0
@@ -385,7 +373,7 @@ def _run_pool(todo: list[tuple[Job, dict[str, Any] | None]], out: Path, settings
             if workers == 1:
                 # one worker runs jobs in order: the first unfinished one killed it
                 bad = crashed[0][0]
-                handle(_failure(bad, "the worker process died while analysing it (killed or out of memory?)"))
+                handle(failure(bad, "the worker process died while analysing it (killed or out of memory?)"))
                 advance(Path(bad.path).name)
                 pending, breaks = crashed[1:], 1
             else:
@@ -432,7 +420,7 @@ def _pool_pass(pending: list[tuple[Job, dict[str, Any] | None]], out: Path, sett
                 crashed.append(k)
                 continue
             except Exception as e:  # e.g. a result that cannot be unpickled
-                r = _failure(j, f"worker failed ({type(e).__name__}: {e})")
+                r = failure(j, f"worker failed ({type(e).__name__}: {e})")
             handle(r)
             advance(Path(j.path).name)
         ex.shutdown(wait=True)

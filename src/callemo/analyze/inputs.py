@@ -12,6 +12,11 @@ collide, case-insensitively (``x.wav`` and ``x.flac``; two ``call.wav`` given as
 top-level ``summary`` or ``errors``, whose table would replace ``summary.csv`` / ``errors.csv``),
 all get ``_<extension>``, and where that is not enough ``_<8 hex digits of the absolute path>``:
 the same inputs always get the same names, and no two inputs ever share one.
+
+A ``.csv`` argument is a list of calls (:func:`read_list`): a ``path`` column (relative paths start
+from the list's folder; output names as for a folder argument) and any metadata columns (``date``,
+``queue``, ``agent_id``...), which each :class:`Job` carries as ``meta`` (text) into the call's
+JSON and the results dataset.
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ class BatchError(CallemoError, ValueError):
 class Job:
     path: str        # the audio file
     rel: str         # output name under the output folder, without extension (posix)
+    #: the call's other columns in a list CSV, as ``(column, text)`` pairs (empty cells left out)
+    meta: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -142,18 +149,69 @@ def _unique_names(items: list[tuple[Path, str]]) -> list[str]:
     return names
 
 
+def read_list(path: str | os.PathLike[str]) -> tuple[list[tuple[Path, Path, dict[str, str]]], list[tuple[str, str]]]:
+    """The calls of a list CSV: ``([(file, name, meta)], problems)``. ``name`` is the path relative to
+    the list's folder (a file outside it: its name); ``meta`` the row's other non-empty cells. A list
+    without a ``path`` column raises :class:`BatchError`; a row whose file cannot be used or whose
+    ``date`` is not a date is a problem naming the list, the row and the reason."""
+    import pandas as pd
+
+    from .dataset import parse_date
+
+    lst = Path(path)
+    try:
+        df = pd.read_csv(lst, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        raise BatchError(f"{lst}: cannot read the list of calls ({e})") from None
+    df.columns = [str(c).strip() for c in df.columns]
+    if "path" not in df.columns:
+        raise BatchError(f"{lst}: a list of calls needs a 'path' column (columns: {', '.join(df.columns)})")
+    base = lst.parent
+    items: list[tuple[Path, Path, dict[str, str]]] = []
+    problems: list[tuple[str, str]] = []
+    for i, row in enumerate(df.to_dict("records"), start=2):  # row 1 is the header
+        where = f"{lst}, row {i}"
+        raw = str(row.pop("path")).strip()
+        meta = {k: str(v).strip() for k, v in row.items() if str(v).strip()}
+        if not raw:
+            problems.append((where, f"{where}: empty path"))
+            continue
+        f = Path(raw) if Path(raw).is_absolute() else base / raw
+        try:
+            if "date" in meta:
+                meta["date"] = parse_date(meta["date"])
+            st = os.stat(f)
+        except ValueError as e:
+            problems.append((str(f), f"{where}: {e}"))
+            continue
+        except OSError as e:
+            problems.append((str(f), f"{where}: {path_problem(f, e)}"))
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            problems.append((str(f), f"{where}: {f} is a folder (a list names files)"))
+            continue
+        try:
+            name = f.resolve().relative_to(base.resolve())
+        except ValueError:
+            name = Path(f.name)
+        items.append((f, name, meta))
+    return items, problems
+
+
 def collect_inputs(paths: Sequence[str | os.PathLike[str]]) -> Inputs:
     """Expand files and folders into jobs with unique output names, and the inputs that cannot
     be used (each with a message naming the path and the problem)."""
     found: list[tuple[Path, str]] = []
+    metas: list[dict[str, str]] = []
     problems: list[tuple[str, str]] = []
     seen: set[str] = set()
 
-    def add(f: Path, rel: Path) -> None:
+    def add(f: Path, rel: Path, meta: dict[str, str] | None = None) -> None:
         real = os.path.realpath(f)
         if real not in seen:
             seen.add(real)
             found.append((f, _strip_audio_ext(rel)))
+            metas.append(meta or {})
 
     for raw in paths:
         p = Path(raw)
@@ -165,10 +223,15 @@ def collect_inputs(paths: Sequence[str | os.PathLike[str]]) -> Inputs:
         if stat.S_ISDIR(st.st_mode):
             for f in _walk(p, problems):
                 add(f, f.relative_to(p))
+        elif p.suffix.lower() == ".csv":
+            listed, bad = read_list(p)
+            problems += bad
+            for f, name, meta in listed:
+                add(f, name, meta)
         else:
             add(p, Path(p.name))
     names = _unique_names(found)
-    return Inputs([Job(str(f), n) for (f, _), n in zip(found, names)], problems)
+    return Inputs([Job(str(f), n, tuple(sorted(m.items()))) for (f, _), n, m in zip(found, names, metas)], problems)
 
 
-__all__ = ["RESERVED_NAMES", "BatchError", "Inputs", "Job", "collect_inputs", "path_problem"]
+__all__ = ["RESERVED_NAMES", "BatchError", "Inputs", "Job", "collect_inputs", "path_problem", "read_list"]

@@ -141,6 +141,19 @@ class AnalysisOptions(_Options):
     smooth: float = Field(default=1.0, ge=0.0, le=60.0, allow_inf_nan=False)
     review: ReviewRules = ReviewRules()
     alerts: AlertRules = AlertRules()
+    #: transcribe the segments: ``None`` = off (the default: it costs far more than the emotion analysis),
+    #: ``"auto"`` = detect the call's language, or a Whisper language code (``"en"``, ``"pl"``...)
+    transcribe: str | None = None
+    #: speech recognition model: ``"base"`` (multilingual) or ``"tiny.en"`` (English only); ``None`` =
+    #: ``tiny.en`` when ``transcribe == "en"``, else ``base``
+    asr: Literal["base", "tiny.en"] | None = None
+    #: replace card/account/phone numbers and e-mails in the transcript by tags (on by default: only
+    #: redacted text is stored)
+    redact: bool = True
+    #: ...and first/last names
+    redact_names: bool = False
+    #: mute the redacted words' time spans in the stored audio copies (report player, service recording)
+    redact_audio: bool = False
 
     @field_validator("channels", mode="before")
     @classmethod
@@ -172,6 +185,38 @@ class AnalysisOptions(_Options):
     @classmethod
     def _lower(cls, v: Any) -> Any:
         return v.strip().lower() if isinstance(v, str) else v
+
+    @field_validator("transcribe", mode="before")
+    @classmethod
+    def _transcribe(cls, v: Any) -> Any:
+        if v is None or v is False:
+            return None
+        if v is True:
+            return "auto"
+        if not isinstance(v, str):
+            raise ValueError(f"must be 'auto' or a language code such as 'en', not {v!r}")
+        from ..text.asr import AsrError, check_language  # only when transcription is asked for
+
+        try:
+            return check_language(v) or "auto"
+        except AsrError as e:
+            raise ValueError(str(e)) from None
+
+    @field_validator("asr", mode="before")
+    @classmethod
+    def _asr(cls, v: Any) -> Any:
+        return v.strip().lower() if isinstance(v, str) and v.strip() else (None if v == "" else v)
+
+    @model_validator(mode="after")
+    def _asr_language(self) -> AnalysisOptions:
+        if self.asr == "tiny.en" and self.transcribe not in (None, "auto", "en"):
+            raise ValueError(f"asr: tiny.en transcribes English only, not {self.transcribe!r}; use asr 'base'")
+        return self
+
+    @property
+    def asr_model(self) -> str:
+        """The speech recognition model used when transcribing (see ``asr``)."""
+        return self.asr or ("tiny.en" if self.transcribe == "en" else "base")
 
     @model_validator(mode="after")
     def _silence(self) -> AnalysisOptions:

@@ -1,9 +1,12 @@
 """A call's output files in a batch: names on disk, atomic writing, the "done" key, summary.csv.
 
-* :func:`write_outputs` writes ``<name>.csv|parquet``, ``.png``, ``.html`` and then ``.json``, each
+* :func:`write_outputs` writes ``<name>.csv|parquet``, ``.png``, ``.html``, the call's parts of the
+  results dataset (``dataset=True``: :mod:`callemo.analyze.dataset`) and then ``.json``, each
   atomically (:mod:`callemo.io.files`); the JSON, written last, marks the call finished.
 * :func:`done_state`: a call is done when its JSON exists, parses, carries the same ``batch`` key
-  and the other outputs asked for exist. The key (:func:`batch_key`) is the input's size and
+  and the other outputs asked for exist (with ``dataset=True``, its rows in the dataset too: its
+  own parts or a compacted file of its date), and the
+  list CSV's metadata of the call is unchanged. The key (:func:`batch_key`) is the input's size and
   modification time, the model's identity (:func:`model_key`: a hash of its directory's files)
   and the analysis settings (a hash of the :class:`~callemo.analyze.options.AnalysisOptions`).
 * :func:`rebuild_summary` writes ``summary.csv`` from every finished JSON under the output folder.
@@ -109,9 +112,10 @@ def _read_doc(f: Path) -> dict[str, Any] | None:
 
 
 def done_state(out_dir: Path, job: Job, key: dict[str, Any] | None, *, fmt: str = "csv", html: bool = True,
-               plot: bool = True) -> str | None:
+               plot: bool = True, dataset: bool = False) -> str | None:
     """``None`` when ``job`` is done with this ``key``; otherwise why it must be (re)done:
-    ``new``, ``input changed``, ``model changed``, ``settings changed`` or ``outputs missing``."""
+    ``new``, ``input changed``, ``model changed``, ``settings changed``, ``metadata changed`` (the
+    call's row of a list CSV) or ``outputs missing``."""
     doc = _read_doc(output_path(out_dir, job.rel, ".json"))
     if doc is None:
         return "new"
@@ -120,9 +124,16 @@ def done_state(out_dir: Path, job: Job, key: dict[str, Any] | None, *, fmt: str 
         for part, why in (("input", "input changed"), ("model", "model changed"), ("settings", "settings changed")):
             if old.get(part) != key[part]:
                 return why
+    if (doc.get("meta") or {}) != dict(job.meta):
+        return "metadata changed"
     wanted = [".parquet" if fmt == "parquet" else ".csv"] + [".png"] * plot + [".html"] * html
     if not all(output_path(out_dir, job.rel, ext).is_file() for ext in wanted):
         return "outputs missing"
+    if dataset:
+        from .dataset import has_parts
+
+        if not has_parts(out_dir, job.rel, doc):
+            return "outputs missing"
     return None
 
 
@@ -166,8 +177,15 @@ def write_outputs(
     audio: str = "auto",
     extra: dict[str, Any] | None = None,
     audio_path: str | os.PathLike[str] | None = None,
+    dataset: bool = False,
+    meta: dict[str, Any] | None = None,
 ) -> dict[str, str]:
-    """Write ``<rel>.csv|parquet``, ``.png``, ``.html`` then ``.json`` (the completion marker).
+    """Write ``<rel>.csv|parquet``, ``.png``, ``.html``, the dataset parts then ``.json`` (the
+    completion marker).
+
+    ``dataset``: also write the call's parts of the results dataset ``<out_dir>/dataset/``
+    (:func:`callemo.analyze.dataset.append_call`); ``meta``: the call's columns from the batch's
+    list CSV (stored in the JSON as ``meta`` and as columns of the dataset).
 
     ``audio_path``: the recording the report's player uses (default ``result.file``; the service
     names its calls by their uploaded name and keeps the recording elsewhere).
@@ -215,8 +233,18 @@ def write_outputs(
                            audio_path=audio_path)
         put("html", ".html", page)
     doc["outputs"] = {k: Path(v).name for k, v in written.items()}
-    doc.setdefault("timing", {})["outputs"] = round(time.perf_counter() - t0, 3)
     doc.update(extra or {})
+    if meta:
+        doc["meta"] = {str(k): v for k, v in meta.items()}
+    if dataset:
+        from .dataset import DatasetError, append_call
+
+        try:
+            parts = append_call(out_dir, rel, doc, meta)
+        except DatasetError as e:
+            raise BatchError(str(e)) from None
+        written.update({f"dataset_{k}": str(v) for k, v in parts.items()})
+    doc.setdefault("timing", {})["outputs"] = round(time.perf_counter() - t0, 3)
     put("json", ".json", json.dumps(doc, indent=1, allow_nan=False))
     return written
 

@@ -28,7 +28,7 @@ from ..segments import PROB_PREFIX, add_probabilities, empty_table
 from ..utils import plain
 from .curves import CURVE_RATE, role_curves
 from .options import AnalysisOptions, parse_options
-from .schema import SCHEMA_VERSION, SummaryJSON
+from .schema import SCHEMA_VERSION, SummaryJSON, TranscriptJSON
 from .summary import summarize
 
 if TYPE_CHECKING:
@@ -118,6 +118,8 @@ class CallResult:
     settings: dict[str, Any] = field(default_factory=dict)
     timing: dict[str, float] = field(default_factory=dict)
     curve_rate: float = CURVE_RATE
+    #: ``--redact-audio``: time spans (s) of redacted words, muted in the stored audio copies
+    muted: list[tuple[float, float]] = field(default_factory=list)
 
     @property
     def stem(self) -> str:
@@ -143,6 +145,10 @@ class CallResult:
                 "valence": _num(r.get("valence")),
                 "arousal": _num(r.get("arousal")),
             })
+            if "text" in r:  # transcribed (already redacted)
+                words = r.get("words")
+                out[-1]["text"] = str(r["text"]) if isinstance(r["text"], str) else ""
+                out[-1]["words"] = [dict(w) for w in words] if isinstance(words, list) else []
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -181,7 +187,8 @@ class CallResult:
         flat = self.segments.reset_index()
         front = ["file", "start", "end"] + [c for c in SEGMENT_COLUMNS if c in flat.columns] + \
             ["emotion", "confidence", "valence", "arousal"]
-        rest = [c for c in flat.columns if c not in front]
+        # the timed words stay in the JSON; the table carries the (redacted) text
+        rest = [c for c in flat.columns if c not in front and c != "words"]
         return flat[front + rest]
 
 
@@ -312,8 +319,10 @@ def predict_segments(
             dims[rows] = circumplex_dimensions(p, labels)
             source = "circumplex"
     table = add_probabilities(segments, np.nan_to_num(proba, nan=0.0), labels, unknown_mask=short | skipped)
-    # judged, but below the model's calibrated confidence threshold: "unknown", probabilities and confidence kept
-    unsure = ~(short | skipped) & (table["confidence"].to_numpy(float) < float(model.unknown_below))
+    if len(idx):  # the model's confidence (its confidence map's estimate, or the top probability)
+        table.iloc[idx, table.columns.get_loc("confidence")] = model.confidence(proba[idx])
+    # judged, but the top probability is below the model's threshold: "unknown", probabilities and confidence kept
+    unsure = ~(short | skipped) & (np.nan_to_num(proba, nan=1.0).max(axis=1) < float(model.unknown_below))
     if unsure.any():
         table["emotion"] = table["emotion"].astype(object).where(~unsure, "unknown")
     table["valence"] = dims[:, 0]
@@ -365,6 +374,16 @@ def analyze_prepared(
     roles = None if opts.emotions == "all" else ["client"]
     table, source = predict_segments(segments, audio, sr, model, roles=roles)
     timing["emotion"] = time.perf_counter() - t0
+    transcript: dict[str, Any] | None = None
+    muted: list[tuple[float, float]] = []
+    if opts.transcribe is not None:  # imported only then: plain analysis never loads the ASR
+        from ..text.transcribe import transcribe_table
+
+        t0 = time.perf_counter()
+        table, transcript, muted = transcribe_table(
+            table, audio, sr, language=opts.transcribe, asr=opts.asr_model, redact=opts.redact,
+            names=opts.redact_names)
+        timing["transcribe"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     curves = role_curves(table, duration, smooth=opts.smooth)
     for role in ("agent", "client"):  # always both main roles, NaN when absent
@@ -376,6 +395,8 @@ def analyze_prepared(
                         emotions=opts.emotions, diarization=diarization,
                         diarization_confidence=diarization_confidence)
     timing["summary"] = time.perf_counter() - t0
+    if transcript is not None:
+        summary = summary.model_copy(update={"transcript": TranscriptJSON.model_validate(transcript)})
     if source == "none":
         source = "model" if _has_dims(model) else "circumplex"
     return CallResult(
@@ -390,6 +411,7 @@ def analyze_prepared(
         model=model_info(model, source),
         settings=opts.settings(),
         timing=timing,
+        muted=muted if opts.redact_audio else [],
     )
 
 

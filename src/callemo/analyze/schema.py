@@ -14,13 +14,33 @@ from pydantic import BaseModel, ConfigDict, Field
 #: ``emotion``, ``confidence`` and ``probabilities`` null; ``summary.emotions`` says whose emotions
 #: were inferred; ``summary.rules`` uses the shared threshold names (``emotion_confidence``,
 #: ``emotions``, ``negative_valence``); ``settings`` is ``AnalysisOptions`` (with ``vad``).
-SCHEMA_VERSION = "1.2"
+#: 1.2: ``summary.diarization`` (method, confidence of a mono call's speaker attribution).
+#: 1.3: with ``settings.transcribe`` (``--transcribe``), segments get ``text`` (redacted unless
+#: ``settings.redact`` is false) and ``words`` (``[{start, end, word}]``, redacted words replaced by one
+#: tag entry), and ``summary.transcript`` says the language, the ASR model and whether it was redacted;
+#: ``settings`` gains ``transcribe``, ``asr``, ``redact``, ``redact_names``, ``redact_audio``.
+SCHEMA_VERSION = "1.3"
 
 
 class _Open(BaseModel):
     """Tolerates extra keys, so readers of version 1.x keep working when keys are added."""
 
     model_config = ConfigDict(extra="allow")
+
+
+class WordJSON(_Open):
+    start: float = Field(..., ge=0, description="seconds (original time)")
+    end: float = Field(..., ge=0, description="seconds (original time)")
+    word: str = Field(..., description="the word, or the tag that replaced a redacted stretch ([CARD], ...)")
+
+
+class TranscriptJSON(_Open):
+    language: str = Field(..., description="the call's language (detected once per call, or as given)")
+    language_probability: float | None = Field(
+        None, ge=0, le=1, description="probability of the detected language; null when given or English-only")
+    asr: str = Field(..., description="speech recognition model: base | tiny.en")
+    redacted: bool = Field(..., description="whether PII was replaced by tags (only redacted text is stored)")
+    redactions: dict[str, int] | None = Field(None, description="how many stretches of each kind were redacted")
 
 
 class SegmentJSON(_Open):
@@ -38,6 +58,9 @@ class SegmentJSON(_Open):
         ..., description="label -> probability (null for unknown); null when not inferred")
     valence: float | None = Field(None, ge=-1, le=1)
     arousal: float | None = Field(None, ge=-1, le=1)
+    text: str | None = Field(None, description="what was said (--transcribe), PII replaced by [CARD], [ACCOUNT], "
+                                              "[PHONE], [EMAIL], [NAME] unless settings.redact is false")
+    words: list[WordJSON] | None = Field(None, description="the recognised words with their times (--transcribe)")
 
 
 class CurveJSON(_Open):
@@ -103,6 +126,7 @@ class SummaryJSON(_Open):
     emotions: EmotionScopeJSON = EmotionScopeJSON(inferred_roles=["agent", "client"])
     diarization: DiarizationJSON = DiarizationJSON(method="none")
     rules: dict = Field(default_factory=dict, description="the review thresholds used (ReviewRules)")
+    transcript: TranscriptJSON | None = Field(None, description="with --transcribe: language, model, redaction")
 
 
 class ModelInfoJSON(_Open):

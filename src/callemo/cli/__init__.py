@@ -16,6 +16,8 @@ COMMAND_MODULES = [
     "callemo.cli.annotations",  # annotations ..., select
     "callemo.cli.calls",        # analyze, simulate
     "callemo.cli.service",      # serve
+    "callemo.cli.query",        # query (SQL over the results dataset)
+    "callemo.cli.report",       # report (the archive page)
 ]
 
 

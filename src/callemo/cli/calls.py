@@ -12,7 +12,8 @@ from .app import app, console, friendly_errors, out
 @app.command()
 @friendly_errors
 def analyze(
-    paths: list[Path] = typer.Argument(..., help="call recordings or folders (searched recursively)"),
+    paths: list[Path] = typer.Argument(..., help="call recordings, folders (searched recursively) or lists of calls "
+                                        "(CSV: a path column and metadata columns such as date, queue, agent_id)"),
     out_dir: Path = typer.Option(Path("out"), "--out", "-o", help="output folder"),
     model: Path | None = typer.Option(None, "--model", "-m",
         help="model directory (default: the model shipped with callemo)"),
@@ -23,6 +24,9 @@ def analyze(
     first_speaker: str = typer.Option("agent", "--first-speaker",
         help="role of whoever talks first in a mono call: agent | client"),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="worker processes"),
+    scheduler: str | None = typer.Option(None, "--scheduler",
+        help="run on a Dask cluster: tcp://HOST:PORT (a running 'dask scheduler'; audio and --out must be visible to "
+             "every worker at the same paths) or local:N (a local cluster of N workers); needs callemo[dask]"),
     force: bool = typer.Option(False, "--force", help="redo calls already analysed"),
     max_silence: float = typer.Option(3.0, "--max-silence", min=0.0,
         help="silences longer than this (s) are compressed for processing"),
@@ -38,14 +42,28 @@ def analyze(
     no_plot: bool = typer.Option(False, "--no-plot", help="no PNG plot"),
     audio: str = typer.Option("auto", "--audio",
         help="audio in the HTML report: auto (embed up to 30 min, else link) | embed | link | none"),
+    no_dataset: bool = typer.Option(False, "--no-dataset",
+        help="no results dataset (OUT/dataset/, Parquet for callemo query / callemo report)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
+    transcribe: bool = typer.Option(False, "--transcribe",
+        help="transcribe each segment (offline Whisper; text in the JSON, CSV and report; slower than the analysis)"),
+    language: str = typer.Option("auto", "--language", help="with --transcribe: auto (detect per call) | en | LANG"),
+    asr: str | None = typer.Option(None, "--asr",
+        help="with --transcribe: base (multilingual) | tiny.en (English only; default when --language en)"),
+    redact: bool = typer.Option(True, "--redact/--no-redact",
+        help="replace card/account/phone numbers and e-mails in transcripts by tags (default; --no-redact stores "
+             "them as said)"),
+    redact_names: bool = typer.Option(False, "--redact-names", help="also redact names"),
+    redact_audio: bool = typer.Option(False, "--redact-audio",
+        help="also mute the redacted words in the audio copies written (the report's embedded player)"),
 ) -> None:
     """Analyse call recordings: per-segment emotions, valence/arousal curves, summary, plot and report.
 
     Writes <name>.json, <name>.csv, <name>.png and <name>.html per call in --out, where <name> is the
     file's path under the folder given (or its name) minus the audio extension (call.2024-01-01.wav ->
     call.2024-01-01.json); names that would collide get _<extension> appended. Also summary.csv (one
-    row per call) and errors.csv (one row per call or path that failed).
+    row per call), errors.csv (one row per call or path that failed) and the results dataset
+    OUT/dataset/ (Parquet, one part per call; see callemo query and callemo report).
 
     A rerun skips a call only if it was finished with the same recording (size, modification
     time), model and settings; it redoes what changed (--force redoes everything). Ctrl-C or
@@ -62,16 +80,21 @@ def analyze(
         options = parse_options(channels=channels, speakers=speakers, first_speaker=first_speaker,
                                 max_silence=max_silence, target_silence=target_silence, smooth=smooth,
                                 emotions=emotions,
-                                vad={"threshold": vad_threshold} if vad_threshold is not None else None)
+                                vad={"threshold": vad_threshold} if vad_threshold is not None else None,
+                                transcribe=language if transcribe else None, asr=asr, redact=redact,
+                                redact_names=redact_names, redact_audio=redact_audio)
     except OptionsError as e:
         raise typer.BadParameter(str(e)) from None
+    if transcribe and not redact:
+        console.print("[yellow]warning:[/] --no-redact: transcripts are stored as said, with any card numbers, "
+                      "phone numbers and e-mails in them", highlight=False)
     if fmt not in ("csv", "parquet"):
         raise typer.BadParameter("--format must be csv or parquet")
     if audio not in ("auto", "embed", "link", "none"):
         raise typer.BadParameter("--audio must be auto, embed, link or none")
     res = analyze_batch(
         [str(p) for p in paths], out_dir, model=model, jobs=jobs, force=force, html=not no_html, plot=not no_plot,
-        fmt=fmt, audio=audio, progress=not quiet, console=console,
+        fmt=fmt, audio=audio, progress=not quiet, console=console, scheduler=scheduler, dataset=not no_dataset,
         options=options,
     )
     n_ok, n_skip, n_fail = len(res.done), len(res.skipped), len(res.failed)

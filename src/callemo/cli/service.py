@@ -14,7 +14,9 @@ from .app import app, console, friendly_errors
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="interface to listen on (0.0.0.0 = every interface)"),
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port"),
-    db: str = typer.Option("sqlite:///callemo.db", "--db", help="SQLAlchemy database URL"),
+    db: str = typer.Option("sqlite:///callemo.db", "--db",
+                           help="SQLAlchemy database URL: sqlite:///FILE, or postgresql+psycopg://USER@HOST/DB for "
+                                "several service processes sharing one database (schema created/upgraded at start)"),
     model: Path | None = typer.Option(None, "--model", "-m",
                                       help="model directory (default: the model shipped with callemo)"),
     storage: Path = typer.Option(Path("callemo-storage"), "--storage",
@@ -29,6 +31,10 @@ def serve(
                                            help="a host name clients use to reach the service (repeatable; "
                                                 "'*.example.com' patterns work). localhost, 127.0.0.1, ::1 and "
                                                 "--host are always allowed; other Host headers get 400"),
+    scheduler: str | None = typer.Option(None, "--scheduler", show_default=False,
+                                         help="analyse uploads on a Dask cluster: tcp://HOST:PORT (a running "
+                                              "scheduler; its workers must see --storage at the same path) or local:N "
+                                              "(a local cluster of N workers); default: one thread in this process"),
 ) -> None:
     """Run the web service: upload and browse analysed calls, live call streaming with alerts, and a
     dashboard at http://HOST:PORT/ (API docs at /docs)."""
@@ -55,7 +61,13 @@ def serve(
     if host in ("0.0.0.0", "::") and not allowed_host:
         console.print(f"[yellow]note:[/] listening on every interface, but only the host names {', '.join(hosts)} are "
                       "answered: add the names clients use with --allowed-host", highlight=False)
-    application = create_app(db, storage, model, max_upload_mb=max_upload_mb, api_token=token, allowed_hosts=hosts)
+    if scheduler is not None:
+        from ..analyze.cluster import parse_scheduler
+
+        parse_scheduler(scheduler)  # a malformed --scheduler is reported now; an unreachable one at start-up
+        storage = storage.resolve()  # the cluster's workers open the uploads by their absolute path
+    application = create_app(db, storage, model, max_upload_mb=max_upload_mb, api_token=token, allowed_hosts=hosts,
+                             scheduler=scheduler)
     try:
         import websockets  # noqa: F401
     except ImportError:
@@ -69,5 +81,6 @@ def serve(
     shown_db = make_url(db).render_as_string(hide_password=True)  # no database password on the console
     console.print(f"callemo service on http://{host}:{port}/ (API docs at /docs), database {shown_db}, "
                   f"storage {storage}"
+                  + (f", analyses on the Dask cluster {scheduler}" if scheduler else "")
                   + (", API token required" if token else ""), highlight=False)
     uvicorn.run(application, host=host, port=port, log_level=log_level)

@@ -29,6 +29,8 @@ _EXTRACTOR_MODULES = {
     "compare": "callemo.features.smile",
     "logmel": "callemo.features.logmel",
     "whisper": "callemo.features.whisper",
+    "dvector": "callemo.features.dvector",
+    "linguistic": "callemo.features.linguistic",
 }
 
 

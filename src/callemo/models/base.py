@@ -32,6 +32,7 @@ import yaml
 
 from ..errors import CallemoError
 from ..utils import plain
+from .confidence import ConfidenceMap, top_confidence
 
 MODEL_CARD = "model.yaml"
 _REGISTRY: dict[str, type[EmotionModel]] = {}
@@ -89,6 +90,9 @@ class EmotionModel:
     #: a prediction whose top probability is below this is ``unknown`` (model card key
     #: ``unknown_below``; 0 = always the top label). Meaningful for calibrated models.
     unknown_below: float = 0.0
+    #: the reported confidence: a map fitted on unseen calls (model card key ``confidence_map``,
+    #: :mod:`callemo.models.confidence`), or ``None`` = the top probability
+    confidence_map: ConfidenceMap | None = None
 
     def __init__(self, config: dict[str, Any] | None = None):
         self.config: dict[str, Any] = dict(config or {})
@@ -123,8 +127,9 @@ class EmotionModel:
         ``channel`` column, else the mix) and its ``speaker`` column gives the speakers; or a
         sequence of mono signals already at :attr:`sample_rate` (index ``0..n-1``; ``speakers``
         optional). Segments shorter than :attr:`min_duration` are not judged (emotion ``unknown``,
-        confidence 0, NaN probabilities); judged ones whose confidence is below
-        :attr:`unknown_below` are ``unknown`` too but keep their probabilities.
+        confidence 0, NaN probabilities); judged ones whose top probability is below
+        :attr:`unknown_below` are ``unknown`` too but keep their probabilities. ``confidence`` is
+        :meth:`confidence` (the model's confidence map, else the top probability).
         """
         from ..segments import add_probabilities  # (pyannote.core: kept out of `import callemo.models`)
 
@@ -145,9 +150,17 @@ class EmotionModel:
             proba[judged] = self.predict_proba([signals[i] for i in judged],
                                                None if speakers is None else [speakers[i] for i in judged])
         out = add_probabilities(pd.DataFrame(index=index), proba, list(self.labels), unknown_mask=short)
-        unsure = ~short & (out["confidence"].to_numpy(float) < float(self.unknown_below))
+        unsure = ~short & (proba.max(axis=1, initial=0.0) < float(self.unknown_below))
+        if self.confidence_map is not None and judged:
+            out.loc[~short, "confidence"] = self.confidence(proba[judged])
         out["emotion"] = out["emotion"].astype(object).where(~unsure, "unknown")  # as add_probabilities does
         return out
+
+    def confidence(self, proba: np.ndarray) -> np.ndarray:
+        """The reported confidence of each row's top label (:attr:`confidence_map`'s estimate of
+        the chance that it is right, or the top probability); ``unknown`` still follows the top
+        probability and :attr:`unknown_below`."""
+        return top_confidence(proba, self.confidence_map)
 
     def predict_dimensions(self, signals: Sequence[np.ndarray],
                            speakers: Sequence[str] | None = None) -> np.ndarray | None:
@@ -175,6 +188,8 @@ class EmotionModel:
         }
         card.update(self.card)
         card.update(self._save(d) or {})
+        if self.confidence_map is not None:
+            card["confidence_map"] = self.confidence_map.to_card()
         card.update(card_extra)
         card.setdefault("created", _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
         # NaN stays NaN in the card: YAML writes it
@@ -238,6 +253,11 @@ def load_model(directory: str | os.PathLike | None = None) -> EmotionModel:
     model.sample_rate = int(card.get("sample_rate", model.sample_rate))
     model.min_duration = float(card.get("min_duration", model.min_duration))
     model.unknown_below = float(card.get("unknown_below", 0.0))
+    if card.get("confidence_map") is not None:
+        try:
+            model.confidence_map = ConfidenceMap.from_card(card["confidence_map"], model.labels)
+        except ValueError as e:
+            raise ModelError(f"{d / MODEL_CARD}: {e}") from None
     return model
 
 

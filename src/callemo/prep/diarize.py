@@ -43,23 +43,12 @@ from pathlib import Path
 import numpy as np
 
 from ..io import resample
+from ..io.voice_encoder import EMB_SR, get_encoder, mel_frames  # shared with callemo.features.dvector
+from ..io.voice_encoder import normalise_rms as _normalise_level
 from ..utils import release_free_memory
 from .speaker_models import CallGMM, add_deltas, cepstra, window_means
 
-EMB_SR = 16000
 HOP_S = 0.01  # mel frame hop
-
-
-@functools.cache
-def get_encoder():
-    """resemblyzer's VoiceEncoder on CPU (weights ship in the package), loaded once per process."""
-    try:
-        from resemblyzer import VoiceEncoder
-    except ImportError:
-        return None
-    enc = VoiceEncoder("cpu", verbose=False)
-    enc.eval()
-    return enc
 
 
 @functools.cache
@@ -72,25 +61,6 @@ def nuisance_directions() -> np.ndarray:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: the shipped nuisance directions are missing (reinstall callemo)")
     return np.load(path).astype(np.float32)
-
-
-@functools.lru_cache(maxsize=4)
-def _mel_basis(n_fft: int = 400, n_mels: int = 40):
-    import librosa
-
-    return librosa.filters.mel(sr=EMB_SR, n_fft=n_fft, n_mels=n_mels).astype(np.float32)
-
-
-def mel_frames(x16: np.ndarray) -> np.ndarray:
-    """resemblyzer's input: power mel spectrogram (40 bands, 25 ms / 10 ms), ``(frames, 40)``."""
-    import torch
-
-    n_fft, hop = 400, 160
-    t = torch.from_numpy(np.ascontiguousarray(x16, np.float32))
-    spec = torch.stft(t, n_fft, hop, window=torch.hann_window(n_fft), center=True, pad_mode="constant",
-                      return_complex=True)
-    power = (spec.real**2 + spec.imag**2).numpy()
-    return (_mel_basis(n_fft) @ power).T.astype(np.float32)
 
 
 @dataclass
@@ -133,11 +103,6 @@ def _window_bounds(n_frames: int, win: int, hop: int) -> list[tuple[int, int]]:
     if starts[-1] + win < n_frames:
         starts.append(n_frames - win)
     return [(s, s + win) for s in starts]
-
-
-def _normalise_level(x: np.ndarray, target_dbfs: float = -30.0) -> np.ndarray:
-    rms = float(np.sqrt(np.mean(x.astype(np.float64) ** 2)) + 1e-9)
-    return x * (10 ** (target_dbfs / 20) / rms)
 
 
 #: windows per d-vector forward pass: the LSTM's activations grow with it (256 windows peaked about

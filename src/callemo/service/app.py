@@ -21,7 +21,9 @@ hosts, origins, headers and log redaction (:mod:`~callemo.service.security`), up
 storage (:mod:`~callemo.service.storage`).
 
 At start-up partial uploads are removed and calls a previous process left ``queued`` or
-``running`` are analysed again (or failed when their recording was never stored).
+``running`` (its claim lapsed) are analysed again (or failed when their recording was never
+stored). Several service processes may share one database and storage folder: the queue is the
+``calls`` table, each call is claimed by one process (:mod:`callemo.service.worker`).
 """
 
 from __future__ import annotations
@@ -61,16 +63,22 @@ def create_app(
     start_worker: bool = True,
     api_token: str | None = None,
     allowed_hosts: Iterable[str] | None = None,
+    scheduler: str | None = None,
 ) -> FastAPI:
     """The FastAPI application. ``model``: an already loaded ``EmotionModel`` (overrides
     ``model_dir``); ``max_upload_mb``: the largest accepted upload; ``start_worker=False`` leaves
     uploads queued (for tests and read-only front ends); ``api_token``: the token every API call
     and the stream must present (None: open, for a service bound to localhost);
     ``allowed_hosts``: the host names the service answers to (default: ``localhost``,
-    ``127.0.0.1`` and ``::1``; see :func:`callemo.service.security.allowed_hosts`)."""
+    ``127.0.0.1`` and ``::1``; see :func:`callemo.service.security.allowed_hosts`); ``scheduler``:
+    analyse uploads on a Dask cluster (``tcp://HOST:PORT`` or ``local:N``) instead of in this
+    process (see :class:`~callemo.service.worker.AnalysisWorker`)."""
+    if scheduler is not None and model is not None:
+        raise ValueError("create_app: with a scheduler the cluster's workers load the model themselves: "
+                         "give model_dir, not a model object")
     store = Store(db_url, storage_dir)
     models = ModelHolder(model_dir, model)
-    worker = AnalysisWorker(store, models)
+    worker = AnalysisWorker(store, models, scheduler=scheduler)
     hosts = list(allowed_hosts) if allowed_hosts is not None else default_hosts()
     config = ServiceConfig(max_upload_bytes=int(max_upload_mb * 1e6), api_token=api_token or None,
                            allowed_hosts=hosts, start_worker=start_worker)
@@ -87,6 +95,7 @@ def create_app(
             worker.recover()
         yield
         worker.stop(timeout=5.0)
+        store.close()  # its pooled connections (the store still works: a new pool opens on use)
 
     app = FastAPI(
         title="callemo service",

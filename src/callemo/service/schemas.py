@@ -87,6 +87,7 @@ class SegmentRecord(BaseModel):
     confidence: float | None = None
     valence: float | None = None
     arousal: float | None = None
+    text: str | None = Field(None, description="the segment's transcript (redacted), when the call was transcribed")
 
 
 class ModelStatus(BaseModel):

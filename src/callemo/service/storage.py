@@ -1,21 +1,34 @@
 """Storage of the service: a SQL database of calls and their segments, and a folder of files.
 
-Tables (SQLAlchemy 2.x, SQLite by default, any SQLAlchemy URL works):
+Tables (SQLAlchemy 2.x; SQLite by default, PostgreSQL through ``postgresql+psycopg://``; the
+schema is versioned with Alembic, :mod:`callemo.service.migrations`, and upgraded when a
+:class:`Store` opens the database):
 
 * ``calls``: ``id`` (32 hex chars), ``file_name`` (as uploaded), ``uploaded_at`` (UTC),
   ``status`` (``queued`` | ``running`` | ``done`` | ``failed``), ``error``, ``duration`` (s),
   ``summary`` (the call summary, JSON), ``needs_review``, ``review_reason``, ``options``
   (the analysis options, JSON), ``source`` (``upload`` | ``stream``), ``started_at``,
-  ``finished_at``.
+  ``finished_at``, ``claimed_by`` (the service process analysing it, or that analysed it) and
+  ``lease_until`` (UTC: until when that claim holds without a heartbeat).
 * ``segments``: ``call_id``, ``start``, ``end``, ``speaker``, ``role``, ``emotion``,
-  ``confidence``, ``valence``, ``arousal`` (one row per analysed segment, times in seconds of
-  the original recording; deleted with their call).
+  ``confidence``, ``valence``, ``arousal``, ``text`` (the segment's redacted transcript, when
+  the call was transcribed) (one row per analysed segment, times in seconds of the original
+  recording; deleted with their call).
+
+Several service processes may share one database (and one storage folder): a process takes a
+queued call with :meth:`Store.claim` (``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL, a
+compare-and-set ``UPDATE ... WHERE status = 'queued'`` on both), keeps its lease alive with
+:meth:`Store.renew` and stores the outcome with :meth:`Store.finish`, which only the holder of
+the claim can do. A claim whose lease ran out (its process died) is taken again by the next
+:meth:`Store.claim`.
 
 Files live under the storage folder: ``audio/<id>/recording.<ext>`` (the uploaded recording; its
 name is in the database), ``results/<id>.json|.csv|.png|.html`` (written atomically by
 ``callemo.analyze.write_outputs``) and ``tmp/`` (uploads being received). The folders are created
 ``0700`` and the files and the SQLite database ``0600``: recordings, reports (which embed the
-audio) and the database are readable by the service's user only.
+audio) and the database are readable by the service's user only. At start-up :meth:`Store.clean_start`
+removes partial uploads and orphans left by a crash, but only those untouched for a while: another
+process sharing the folder may be receiving an upload right now.
 """
 
 from __future__ import annotations
@@ -27,14 +40,35 @@ import os
 import shutil
 import stat
 import threading
+import time
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Integer, String, Text, create_engine, event, func, select
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    and_,
+    create_engine,
+    delete,
+    event,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.engine import CursorResult, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
+from ..errors import CallemoError
 from ..io.files import TMP_PREFIX, atomic_write_text
 
 STATUSES = ("queued", "running", "done", "failed")
@@ -43,6 +77,22 @@ DEFAULT_DB = "sqlite:///callemo.db"
 MAX_OFFSET = 10**9
 DIR_MODE = 0o700
 FILE_MODE = 0o600
+#: partial uploads and temporary files untouched this long (s) are a crash's leftovers
+TMP_GRACE_S = 3600.0
+#: recordings and results of no call, untouched this long (s), are a crash's leftovers
+ORPHAN_GRACE_S = 600.0
+
+
+def _shown(db_url: str) -> str:
+    """A database URL as it may be shown: without its password."""
+    try:
+        return make_url(db_url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(malformed URL)"
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
 
 
 def private_dir(path: Path) -> Path:
@@ -77,6 +127,8 @@ class CallRow(Base):
     source: Mapped[str] = mapped_column(String(16), default="upload")
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
 
     segments: Mapped[list[SegmentRow]] = relationship(
         back_populates="call", cascade="all, delete-orphan", passive_deletes=True, order_by="SegmentRow.start")
@@ -95,11 +147,13 @@ class SegmentRow(Base):
     confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
     valence: Mapped[float | None] = mapped_column(Float, nullable=True)
     arousal: Mapped[float | None] = mapped_column(Float, nullable=True)
+    text: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     call: Mapped[CallRow] = relationship(back_populates="segments")
 
 
 _JSON_FIELDS = ("summary", "options")
+SEGMENT_FIELDS = ("start", "end", "speaker", "role", "emotion", "confidence", "valence", "arousal", "text")
 _UPDATABLE = {"file_name", "status", "error", "duration", "summary", "needs_review", "review_reason", "options",
               "source", "started_at", "finished_at"}
 
@@ -130,8 +184,35 @@ def _iso(t: dt.datetime | None) -> str | None:
 
 
 def segment_dict(row: SegmentRow) -> dict[str, Any]:
-    return {k: getattr(row, k) for k in ("start", "end", "speaker", "role", "emotion", "confidence", "valence",
-                                          "arousal")}
+    return {k: getattr(row, k) for k in SEGMENT_FIELDS}
+
+
+def _segment_rows(call_id: str, records: Iterable[dict[str, Any]]) -> builtins.list[SegmentRow]:
+    return [SegmentRow(call_id=call_id, **{k: r.get(k) for k in SEGMENT_FIELDS}) for r in records]
+
+
+def _json_values(fields: dict[str, Any]) -> dict[str, Any]:
+    bad = set(fields) - _UPDATABLE
+    if bad:
+        raise KeyError(f"cannot update {sorted(bad)}")
+    if "status" in fields and fields["status"] not in STATUSES:
+        raise ValueError(f"status must be one of {STATUSES}, not {fields['status']!r}")
+    return {k: json.dumps(v, allow_nan=False) if k in _JSON_FIELDS and v is not None and not isinstance(v, str) else v
+            for k, v in fields.items()}
+
+
+def _changed(s: Session, statement: Any) -> int:
+    """Execute an ``UPDATE``; the number of rows it changed."""
+    result = s.execute(statement)
+    assert isinstance(result, CursorResult)
+    return int(result.rowcount)
+
+
+def _claimable(now: dt.datetime) -> ColumnElement[bool]:
+    """Calls a process may take: queued ones, and running ones whose claim lapsed (or never had a
+    lease: left by a callemo from before the leases)."""
+    return or_(CallRow.status == "queued",
+               and_(CallRow.status == "running", or_(CallRow.lease_until.is_(None), CallRow.lease_until < now)))
 
 
 class Store:
@@ -140,8 +221,12 @@ class Store:
     ``Store(db_url, storage_dir)``; ``add(file_name, ...) -> dict``, ``get(id) -> dict | None``,
     ``list(needs_review=None, status=None, limit=50, offset=0) -> (items, total)``,
     ``update(id, **fields) -> dict``, ``set_segments(id, records)``, ``segments(id)``,
-    ``delete(id) -> bool``. Every method opens its own session, so the store can be shared by
-    the web threads and the analysis worker.
+    ``delete(id) -> bool``; the job queue: ``claim(worker, lease_s) -> dict | None``,
+    ``renew(id, worker, lease_s) -> bool``, ``finish(id, worker, segments=None, **fields) -> bool``,
+    ``release(worker) -> int``. Every method opens its own session, so the store can be shared by
+    the web threads and the analysis worker, and several processes can share the database.
+    ``store.engine`` is the SQLAlchemy engine (other readers, e.g. the dashboard's aggregates, query
+    the tables through it).
     """
 
     def __init__(self, db_url: str = DEFAULT_DB, storage_dir: str | os.PathLike = "callemo-storage"):
@@ -166,7 +251,14 @@ class Store:
                 from sqlalchemy.pool import StaticPool
 
                 kw["poolclass"] = StaticPool  # one shared in-memory database for every thread
-        self.engine = create_engine(db_url, **kw)
+        else:
+            kw["pool_pre_ping"] = True  # a server restart does not break the service's pooled connections
+        try:
+            self.engine = create_engine(db_url, **kw)
+        except (ArgumentError, ImportError) as e:  # a malformed URL, or its driver is not installed
+            hint = " (PostgreSQL: pip install 'callemo[postgres]', URL postgresql+psycopg://...)" \
+                if "postgres" in db_url else ""
+            raise CallemoError(f"database {_shown(db_url)}: {_first_line(e)}{hint}") from None
         if db_url.startswith("sqlite"):
             @event.listens_for(self.engine, "connect")
             def _sqlite_pragmas(conn, _record):  # foreign keys (cascade) and concurrent readers
@@ -174,7 +266,13 @@ class Store:
                 cur.execute("PRAGMA foreign_keys=ON")
                 cur.execute("PRAGMA busy_timeout=5000")
                 cur.close()
-        Base.metadata.create_all(self.engine)
+        from .migrations import upgrade
+
+        try:
+            upgrade(self.engine)
+        except OperationalError as e:  # no server, wrong password, no such database, a read-only file
+            self.engine.dispose()
+            raise CallemoError(f"cannot open the database {_shown(db_url)}: {_first_line(e.orig or e)}") from None
         if db_file is not None:
             os.chmod(db_file, FILE_MODE)
         self._session = sessionmaker(self.engine, expire_on_commit=False)
@@ -215,20 +313,79 @@ class Store:
                                   .order_by(CallRow.uploaded_at)).all())
 
     def update(self, call_id: str, **fields: Any) -> dict[str, Any]:
-        bad = set(fields) - _UPDATABLE
-        if bad:
-            raise KeyError(f"cannot update {sorted(bad)}")
-        if "status" in fields and fields["status"] not in STATUSES:
-            raise ValueError(f"status must be one of {STATUSES}, not {fields['status']!r}")
+        values = _json_values(fields)
         with self._lock, self._session() as s, s.begin():
             row = s.get(CallRow, call_id)
             if row is None:
                 raise KeyError(call_id)
-            for k, v in fields.items():
-                if k in _JSON_FIELDS and v is not None and not isinstance(v, str):
-                    v = json.dumps(v, allow_nan=False)
+            for k, v in values.items():
                 setattr(row, k, v)
         return call_dict(row)
+
+    # -- the job queue ------------------------------------------------------------------------
+    def claim(self, worker: str, lease_s: float) -> dict[str, Any] | None:
+        """Take the oldest queued call (or one whose claim lapsed) for ``worker``: it becomes
+        ``running``, ``claimed_by = worker``, leased for ``lease_s`` seconds. None when there is none.
+
+        Safe between processes: PostgreSQL locks the chosen row (``FOR UPDATE SKIP LOCKED``: a
+        concurrent claim skips it and takes the next), and on every backend the ``UPDATE`` only
+        changes a row that is still claimable (compare-and-set), so a call is never taken twice."""
+        while True:
+            now = _now()
+            with self._lock, self._session() as s, s.begin():
+                call_id = s.scalar(select(CallRow.id).where(_claimable(now))
+                                   .order_by(CallRow.uploaded_at, CallRow.id).limit(1)
+                                   .with_for_update(skip_locked=True))
+                if call_id is None:
+                    return None
+                took = _changed(s, update(CallRow).where(CallRow.id == call_id, _claimable(now)).values(
+                    status="running", claimed_by=worker, lease_until=now + dt.timedelta(seconds=lease_s),
+                    started_at=now, error=None))
+            if took:
+                return self.get(call_id)
+            # another process took it between the SELECT and the UPDATE (SQLite): try the next one
+
+    def renew(self, call_id: str, worker: str, lease_s: float) -> bool:
+        """Extend ``worker``'s claim on a call (its heartbeat); False when the claim is lost."""
+        with self._lock, self._session() as s, s.begin():
+            n = _changed(s, update(CallRow).where(CallRow.id == call_id, CallRow.claimed_by == worker,
+                                                  CallRow.status == "running")
+                         .values(lease_until=_now() + dt.timedelta(seconds=lease_s)))
+        return bool(n)
+
+    def finish(self, call_id: str, worker: str, segments: Iterable[dict[str, Any]] | None = None,
+               **fields: Any) -> bool:
+        """Store the outcome of ``worker``'s analysis (``fields``: status, summary, ...; ``segments``:
+        the call's segment records) in one transaction, if ``worker`` still holds the claim. False
+        (nothing written) when it does not: the call was deleted, or its lease lapsed and another
+        process took it."""
+        values = _json_values(fields)
+        with self._lock, self._session() as s, s.begin():
+            n = _changed(s, update(CallRow).where(CallRow.id == call_id, CallRow.claimed_by == worker,
+                                                  CallRow.status == "running")
+                         .values(lease_until=None, **values))
+            if n and segments is not None:
+                s.execute(delete(SegmentRow).where(SegmentRow.call_id == call_id))
+                s.add_all(_segment_rows(call_id, segments))
+        return bool(n)
+
+    def release(self, worker: str) -> int:
+        """Put the calls ``worker`` is analysing back in the queue (a process stopping mid-analysis)."""
+        with self._lock, self._session() as s, s.begin():
+            return _changed(s, update(CallRow).where(CallRow.claimed_by == worker, CallRow.status == "running")
+                            .values(status="queued", claimed_by=None, lease_until=None, started_at=None))
+
+    def claims(self) -> builtins.list[tuple[str, str]]:
+        """``(call id, worker)`` of the calls being analysed under a live lease."""
+        with self._session() as s:
+            rows = s.execute(select(CallRow.id, CallRow.claimed_by).where(
+                CallRow.status == "running", CallRow.claimed_by.is_not(None), CallRow.lease_until >= _now())).all()
+            return [(r[0], str(r[1])) for r in rows]
+
+    def claimable_ids(self) -> builtins.list[str]:
+        """Calls waiting for a process: queued, or running with a lapsed claim."""
+        with self._session() as s:
+            return list(s.scalars(select(CallRow.id).where(_claimable(_now())).order_by(CallRow.uploaded_at)).all())
 
     def delete(self, call_id: str) -> bool:
         """Remove a call, its segments and its files; False when there was no such call."""
@@ -250,11 +407,11 @@ class Store:
 
     # -- segments -----------------------------------------------------------------------------
     def set_segments(self, call_id: str, records: Iterable[dict[str, Any]]) -> int:
-        """Replace a call's segments with ``records`` (dicts with the segment columns)."""
-        keys = ("start", "end", "speaker", "role", "emotion", "confidence", "valence", "arousal")
-        rows = [SegmentRow(call_id=call_id, **{k: r.get(k) for k in keys}) for r in records]
+        """Replace a call's segments with ``records`` (dicts with the segment columns; ``text``,
+        the transcript, where the call was transcribed)."""
+        rows = _segment_rows(call_id, records)
         with self._lock, self._session() as s, s.begin():
-            s.query(SegmentRow).filter(SegmentRow.call_id == call_id).delete()
+            s.execute(delete(SegmentRow).where(SegmentRow.call_id == call_id))
             s.add_all(rows)
         return len(rows)
 
@@ -279,11 +436,26 @@ class Store:
         """Where an upload's recording is kept: ``audio/<id>/recording<ext>`` (its folder made ``0700``)."""
         return private_dir(self.audio_dir / call_id) / f"recording{ext}"
 
-    def clean_start(self) -> dict[str, int]:
+    def clean_start(self, *, tmp_grace_s: float = TMP_GRACE_S, orphan_grace_s: float = ORPHAN_GRACE_S
+                    ) -> dict[str, int]:
         """At start-up: remove partial uploads (``tmp/``), temporary files of interrupted writes,
-        and recordings or results that belong to no call (a crash between writing and recording)."""
+        and recordings or results that belong to no call (a crash between writing and recording);
+        only those untouched for ``tmp_grace_s`` / ``orphan_grace_s`` seconds, as another process
+        sharing the storage folder may be writing them right now."""
         removed = {"partial_uploads": 0, "orphans": 0}
+        now = time.time()
+
+        def idle(p: Path, grace: float) -> bool:
+            try:
+                times = [p.lstat().st_mtime] + ([f.lstat().st_mtime for f in p.iterdir()]
+                                                if p.is_dir() and not p.is_symlink() else [])
+            except OSError:
+                return False  # gone meanwhile
+            return now - max(times) >= grace
+
         for f in self.tmp_dir.iterdir():
+            if not idle(f, tmp_grace_s):
+                continue
             if f.is_dir() and not f.is_symlink():
                 shutil.rmtree(f, ignore_errors=True)
             else:
@@ -292,14 +464,15 @@ class Store:
         with self._session() as s:
             known = set(s.scalars(select(CallRow.id)).all())
         for d in self.audio_dir.iterdir():
-            if d.name not in known:
+            if d.name not in known and idle(d, orphan_grace_s):
                 if d.is_dir() and not d.is_symlink():
                     shutil.rmtree(d, ignore_errors=True)
                 else:
                     d.unlink(missing_ok=True)
                 removed["orphans"] += 1
         for f in self.results_dir.iterdir():
-            if f.name.startswith(TMP_PREFIX) or f.name.split(".", 1)[0] not in known:
+            if ((f.name.startswith(TMP_PREFIX) and idle(f, tmp_grace_s))
+                    or (f.name.split(".", 1)[0] not in known and idle(f, orphan_grace_s))):
                 f.unlink(missing_ok=True)
                 removed["orphans"] += 1
         return removed

@@ -77,6 +77,14 @@ class StreamConfig(BaseModel):
     emotions: Literal["client", "all"] | None = None
     store: bool = False
     name: str = Field("live call", min_length=1, max_length=200)
+    #: send a ``transcript`` event after each turn: "auto" (language detected on the first turn) or a
+    #: language code; null = no transcripts (the default)
+    transcribe: str | None = Field(None, max_length=8)
+    #: speech recognition model: base | tiny.en (default: tiny.en for "en", else base)
+    asr: Literal["base", "tiny.en"] | None = None
+    #: card/account/phone numbers and e-mails in the transcript replaced by tags (default true)
+    redact: bool = True
+    redact_names: bool = False
 
     @field_validator("channels", mode="before")
     @classmethod
@@ -109,10 +117,11 @@ class StreamConfig(BaseModel):
             raise StreamError(f"bad stream configuration: {validation_message(e)}") from None
 
     def options(self) -> AnalysisOptions:
-        """The analysis options of this stream (channels, emotions, VAD, alerts)."""
+        """The analysis options of this stream (channels, emotions, VAD, alerts, transcripts)."""
         try:
             return parse_options(channels=list(self.channels), emotions=self.emotions, alerts=self.alerts,
-                                 vad=self.settings.vad_settings())
+                                 vad=self.settings.vad_settings(), transcribe=self.transcribe, asr=self.asr,
+                                 redact=self.redact, redact_names=self.redact_names)
         except OptionsError as e:
             raise StreamError(str(e)) from None
 

@@ -42,6 +42,11 @@ How it works, per channel (one speaker per channel; a mono stream is one speaker
   that grows with the call's length.
 * **Settings** are validated (:mod:`callemo.service.stream_config`): every key has a type and
   bounds, so no configuration can crash a stream or make it allocate more than a few MB.
+* **Transcripts** (``options.transcribe``, off by default): the speech of each finished turn (at
+  most about 30 s at a time) is transcribed (:mod:`callemo.text.asr`, the language detected on the
+  first turn when ``"auto"``) and redacted (:mod:`callemo.text.redact`, unless ``redact`` is false),
+  and sent as ``{"type": "transcript", "start", "end", "channel", "speaker", "role", "language",
+  "text", "words"}`` after the turn's segments. Nothing transcribed is logged.
 * **Summary** on close: the same summary as the file analysis (``callemo.analyze.summary``) over
   the streamed segments, plus the alert count.
 
@@ -147,6 +152,8 @@ class _Channel:
     seg_start: float = 0.0     # start of the pending segment (inside the open turn)
     history: Any = None        # recent judged segments (model rate) for per-speaker normalisation
     alert: AlertState = field(default_factory=AlertState)
+    speech: list[tuple[float, float, np.ndarray]] = field(default_factory=list)  # the turn's untranscribed audio
+    recent: list[str] = field(default_factory=list)  # the last words said (redaction context; never sent)
 
 
 class StreamAnalyzer:
@@ -192,6 +199,7 @@ class StreamAnalyzer:
         self.closed = False
         self._rest = b""           # bytes of an incomplete sample frame
         self._lock = lock          # serialises model calls when a model is shared
+        self._language: str | None = None  # the stream's transcription language, once known
 
     @classmethod
     def from_config(cls, model, config: StreamConfig, **kw: Any) -> StreamAnalyzer:
@@ -262,7 +270,8 @@ class StreamAnalyzer:
 
     @staticmethod
     def _order(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return sorted(events, key=lambda e: (e.get("end", e.get("time", 0.0)), e["type"] != "segment"))
+        rank = {"segment": 0, "alert": 1, "transcript": 2}
+        return sorted(events, key=lambda e: (e.get("end", e.get("time", 0.0)), rank.get(e["type"], 1)))
 
     # -- turns and segments (the file analysis's hysteresis step, prep.vad.TurnTracker) -------------
     def _frames(self, ch: _Channel, probs: np.ndarray, loud: np.ndarray,
@@ -294,8 +303,71 @@ class StreamAnalyzer:
         if end - ch.seg_start <= 1e-6:
             return []
         if not continued and end - turn_start < self.settings.min_speech - 1e-9:
+            ch.speech.clear()
             return []  # a click, not a turn
-        return self._segment(ch, ch.seg_start, end, turn_start=turn_start)
+        events = self._segment(ch, ch.seg_start, end, turn_start=turn_start)
+        return events + self._transcript(ch)
+
+    # -- transcripts ----------------------------------------------------------------------------------
+    #: a turn's speech is transcribed at the latest when this much of it is waiting (s)
+    TRANSCRIBE_SECONDS = 28.0
+    #: words of the channel's previous turns the redaction reads with a new turn
+    CONTEXT_WORDS = 12
+
+    def _transcript(self, ch: _Channel) -> list[dict[str, Any]]:
+        """The ``transcript`` event of the channel's waiting speech (none when not transcribing)."""
+        if self.options.transcribe is None or not ch.speech:
+            ch.speech.clear()
+            return []
+        from ..text.asr import load_asr
+        from ..text.redact import pii_word_ranges, tag_words
+
+        pieces = list(ch.speech)
+        ch.speech.clear()
+        start, end = pieces[0][0], pieces[-1][1]
+        audio = np.concatenate([x for _, _, x in pieces])
+        asr = load_asr(self.options.asr_model)
+        lang = self._language or (None if self.options.transcribe == "auto" else self.options.transcribe)
+
+        def run():
+            return asr.transcribe(audio, self.sr, language=lang)
+
+        if self._lock is not None:
+            with self._lock:
+                tr = run()
+        else:
+            tr = run()
+        if self._language is None and len(audio) >= 3 * self.sr:  # detected on a long enough turn, then kept
+            self._language = tr.language
+        # the pieces were joined without their pauses: each word goes back to its piece's time
+        starts = np.array([s for s, _, _ in pieces])
+        offsets = np.cumsum([0] + [len(x) for _, _, x in pieces[:-1]]) / self.sr
+        words = []
+        for w0, w1, w, _ in tr.words:
+            k = max(0, int(np.searchsorted(offsets, (w0 + w1) / 2, side="right")) - 1)
+            words.append({"start": round(float(starts[k] + w0 - offsets[k]), 3),
+                          "end": round(float(starts[k] + w1 - offsets[k]), 3), "word": w})
+        if self.options.redact:
+            # read with the channel's last words (kept in memory only), so "call me on 0 2 0" in one turn still
+            # makes the next turn's digits a phone number, and a number split between two turns is found
+            said = [str(w["word"]) for w in words]
+            off = len(ch.recent)
+            ranges = [(max(i, off) - off, j - off, kind)
+                      for i, j, kind in pii_word_ranges([*ch.recent, *said], names=self.options.redact_names)
+                      if j >= off]
+            ch.recent = [*ch.recent, *said][-self.CONTEXT_WORDS:]
+            words, _ = tag_words(words, ranges)
+        # the turn's segment records get their words' text too (a stored live call keeps it, redacted)
+        recs = [r for r in self.records if r["channel"] == self.channels.index(ch) and r["end"] > start - 1e-6
+                and r["start"] < end + 1e-6]
+        for r in recs:
+            r["text"] = " ".join(str(w["word"]) for w in words
+                                 if r["start"] <= (w["start"] + w["end"]) / 2 < r["end"] or
+                                 (r is recs[-1] and (w["start"] + w["end"]) / 2 >= r["end"]) or
+                                 (r is recs[0] and (w["start"] + w["end"]) / 2 < r["start"]))
+        return [{"type": "transcript", "start": round(start, 3), "end": round(end, 3),
+                 "channel": self.channels.index(ch), "speaker": ch.name, "role": ch.name, "language": tr.language,
+                 "text": " ".join(str(w["word"]) for w in words), "words": words}]
 
     # -- prediction ---------------------------------------------------------------------------------
     def _segment(self, ch: _Channel, start: float, end: float, *, turn_start: float) -> list[dict[str, Any]]:
@@ -325,12 +397,18 @@ class StreamAnalyzer:
             if self.speaker_context:
                 ch.history.append(sig)
             i = int(np.argmax(p))
-            unsure = float(p[i]) < float(self.model.unknown_below)  # below the calibrated threshold
-            rec.update(emotion="unknown" if unsure else self.labels[i], confidence=round(float(p[i]), 4),
+            unsure = float(p[i]) < float(self.model.unknown_below)  # top probability below the threshold
+            conf = float(self.model.confidence(p[None, :])[0])  # as the file analysis reports it
+            rec.update(emotion="unknown" if unsure else self.labels[i], confidence=round(conf, 4),
                        valence=round(float(dims[0]), 4), arousal=round(float(dims[1]), 4),
                        probabilities={lab: round(float(v), 4) for lab, v in zip(self.labels, p)})
         self.records.append(rec)
-        return [rec, *self._alerts(ch, rec)]
+        events = [dict(rec), *self._alerts(ch, rec)]  # a copy: the record may get its text later
+        if self.options.transcribe is not None:
+            ch.speech.append((start, end, ch.buffer.get(round(start * self.sr), round(end * self.sr))))
+            if end - ch.speech[0][0] >= self.TRANSCRIBE_SECONDS:  # a long turn: its text so far
+                events += self._transcript(ch)
+        return events
 
     def _predict(self, sigs: list[np.ndarray], speaker: str) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities and (valence, arousal) of the LAST signal; the others are the speaker's

@@ -23,12 +23,16 @@ router = APIRouter(prefix="/api/calls", tags=["calls"])
 upload_router = APIRouter(prefix="/api/calls", tags=["calls"], route_class=UploadRoute)
 
 #: the options an upload may set (the rest of callemo.analyze.options.AnalysisOptions keeps its defaults)
-UPLOAD_OPTIONS = ("channels", "speakers", "first_speaker", "emotions")
+UPLOAD_OPTIONS = ("channels", "speakers", "first_speaker", "emotions", "transcribe", "asr", "redact", "redact_names",
+                  "redact_audio")
 #: what the option fields accept (AnalysisOptions checks them again, with a clear message)
 CHANNELS = r"^\s*(mono|(agent|client)(\s*,\s*(agent|client))?)?\s*$"
 SPEAKERS = r"^\s*(auto|[1-9]|10)?\s*$"
 Role = Literal["agent", "client"]
 Emotions = Literal["client", "all"]
+Asr = Literal["base", "tiny.en"]
+#: a transcription language: auto or a Whisper code (AnalysisOptions checks the code)
+LANGUAGE = r"^\s*(auto|[A-Za-z]{2,3})?\s*$"
 #: error answers are JSON ``{"detail": "..."}`` whatever the route's own media type (HTML report, audio)
 ERROR_JSON = {"application/json": {"schema": ErrorDetail.model_json_schema()}}
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -65,11 +69,27 @@ async def upload(
                                               description="role of whoever talks first in a mono call"),
     form_emotions: Emotions | None = Form(None, alias="emotions",
                                              description="whose emotions are inferred: client (default) | all"),
+    form_transcribe: str | None = Form(None, alias="transcribe", pattern=LANGUAGE,
+                                          description="transcribe the call: auto (detect the language) or a "
+                                                      "language code such as en (default: no transcript)"),
+    form_asr: Asr | None = Form(None, alias="asr", description="speech recognition model: base | tiny.en "
+                                                               "(default: tiny.en for en, else base)"),
+    form_redact: bool | None = Form(None, alias="redact",
+                                       description="replace card/account/phone numbers and e-mails in the "
+                                                   "transcript by tags (default true)"),
+    form_redact_names: bool | None = Form(None, alias="redact_names", description="also redact names"),
+    form_redact_audio: bool | None = Form(None, alias="redact_audio",
+                                             description="also mute the redacted words in the stored recording"),
     filename: str | None = Query(None, max_length=MAX_NAME, description="file name (raw body uploads)"),
     channels: str | None = Query(None, pattern=CHANNELS, description="as the form field"),
     speakers: str | None = Query(None, pattern=SPEAKERS, description="as the form field"),
     first_speaker: Role | None = Query(None, description="as the form field"),
     emotions: Emotions | None = Query(None, description="client (default) | all"),
+    transcribe: str | None = Query(None, pattern=LANGUAGE, description="as the form field"),
+    asr: Asr | None = Query(None, description="as the form field"),
+    redact: bool | None = Query(None, description="as the form field"),
+    redact_names: bool | None = Query(None, description="as the form field"),
+    redact_audio: bool | None = Query(None, description="as the form field"),
 ) -> JSONResponse:
     ctype = request.headers.get("content-type", "")
     multipart = ctype.lower().startswith("multipart/form-data")
@@ -82,12 +102,15 @@ async def upload(
                 name = clean_name(file.filename)
                 audio_tmp, size = await spool(file_chunks(file), store.tmp_dir, config.max_upload_bytes)
                 form = {"channels": form_channels, "speakers": form_speakers, "first_speaker": form_first_speaker,
-                        "emotions": form_emotions}
+                        "emotions": form_emotions, "transcribe": form_transcribe, "asr": form_asr,
+                        "redact": form_redact, "redact_names": form_redact_names, "redact_audio": form_redact_audio}
             else:
                 name = clean_name(filename)
                 audio_tmp, size = await spool(request.stream(), store.tmp_dir, config.max_upload_bytes)
                 form = {}
-            query = {"channels": channels, "speakers": speakers, "first_speaker": first_speaker, "emotions": emotions}
+            query = {"channels": channels, "speakers": speakers, "first_speaker": first_speaker, "emotions": emotions,
+                     "transcribe": transcribe, "asr": asr, "redact": redact, "redact_names": redact_names,
+                     "redact_audio": redact_audio}
             given = {k: form.get(k) if form.get(k) is not None else query[k] for k in UPLOAD_OPTIONS}
             try:
                 opts = parse_options({k: v for k, v in given.items() if v not in (None, "")})

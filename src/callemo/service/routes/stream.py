@@ -147,8 +147,9 @@ def store_stream(store: Store, sa: StreamAnalyzer, name: str) -> str:
     summary_ev = sa.summary()
     s = summary_ev["summary"]
     cid = uuid.uuid4().hex
-    segs = [{k: r[k] for k in ("start", "end", "speaker", "role", "channel", "emotion", "confidence",
-                               "probabilities", "valence", "arousal")} for r in sa.records]
+    keys = ("start", "end", "speaker", "role", "channel", "emotion", "confidence", "probabilities", "valence",
+            "arousal", "text")  # text: with transcripts
+    segs: list[dict[str, Any]] = [{k: r[k] for k in keys if k in r} for r in sa.records]
     doc = {"file": name, "source": "stream", "duration": summary_ev["duration"], "sample_rate": sa.sr,
            "channels": len(sa.names), "segments": segs, "summary": s, "n_alerts": sa.n_alerts,
            "settings": sa.options.settings()}

@@ -1,0 +1,1 @@
+"""The revisions of the service's schema (one file each, oldest first)."""
