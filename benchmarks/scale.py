@@ -283,6 +283,18 @@ def time_queries(out: Path) -> dict[str, Any]:
     return res
 
 
+def compact_and_time(out: Path) -> dict[str, Any]:
+    """Compact the dataset (one file per date and table, what a batch does at its end) and time the
+    same queries again."""
+    from callemo.analyze.dataset import compact_dataset
+
+    t0 = time.perf_counter()
+    merged = compact_dataset(out)
+    compact_s = time.perf_counter() - t0
+    files = sum(1 for _ in (out / "dataset").rglob("*.parquet"))
+    return {"compact_s": compact_s, "dates": len(merged), "files_after": files, "queries": time_queries(out)}
+
+
 # -- 4. storage ----------------------------------------------------------------------------------
 def storage(out: Path, secs: float) -> dict[str, float]:
     by: dict[str, int] = {}
@@ -342,6 +354,7 @@ def main() -> None:
         ds = work / "dataset10k"
         fig["dataset"] = synth_dataset(templates, ds, a.dataset_calls, a.seed)
         fig["queries"] = time_queries(ds)
+        fig["compaction"] = compact_and_time(ds)
     fig["load_average_end"] = [round(x, 1) for x in os.getloadavg()]
     if a.json:
         a.json.parent.mkdir(parents=True, exist_ok=True)
@@ -381,9 +394,16 @@ def report(fig: dict[str, Any]) -> None:
         d = fig["dataset"]
         print(f"\ndataset: {d['calls']} calls, {d['segments']} segments, {d['parquet_mib']:.1f} MiB of Parquet, "
               f"written in {d['write_s']:.0f} s ({d['write_ms_per_call']:.1f} ms per call)\n")
-        print("| query | first s | best of 3 s | rows |\n|---|---|---|---|")
+        c = fig.get("compaction") or {}
+        cq = c.get("queries") or {}
+        print("| query | one file per call: first s | best of 3 s | compacted: first s | best of 3 s | rows |\n"
+              "|---|---|---|---|---|---|")
         for name, q in fig["queries"].items():
-            print(f"| {name} | {q['first_s']:.2f} | {q['best_s']:.2f} | {q['rows']} |")
+            k = cq.get(name) or {}
+            print(f"| {name} | {q['first_s']:.2f} | {q['best_s']:.2f} | {k.get('first_s', float('nan')):.2f} | "
+                  f"{k.get('best_s', float('nan')):.2f} | {q['rows']} |")
+        if c:
+            print(f"\ncompaction: {c['compact_s']:.0f} s for {c['dates']} dates -> {c['files_after']} files")
 
 
 if __name__ == "__main__":

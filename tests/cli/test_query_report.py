@@ -18,6 +18,7 @@ from callemo.analyze.batch import analyze_batch
 from callemo.analyze.dataset import append_call
 from callemo.cli import _load_commands, app
 from callemo.io import save_audio
+from helpers.browser import chromium
 from helpers.calls import make_call, tm
 
 pytest.importorskip("duckdb")
@@ -132,16 +133,6 @@ def test_errors_are_one_line_with_exit_code_2(batch, tmp_path):
     assert "bad query" in r.stderr and "nope" in r.stderr and "Traceback" not in r.output
     r = invoke("report", batch["out"], "-o", tmp_path / "x.html", "--where", "queue = ")
     assert r.exit_code == 2 and "bad --where" in r.stderr and not (tmp_path / "x.html").exists()
-
-
-def chromium():
-    import shutil
-
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
-        exe = shutil.which(name)
-        if exe:
-            return exe
-    pytest.skip("headless Chromium not installed (Debian: apt-get install chromium); CI installs it")
 
 
 def test_archive_report_in_headless_chromium(batch, tmp_path):

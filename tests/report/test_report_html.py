@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -13,18 +12,11 @@ import pytest
 from callemo.analyze.outputs import write_outputs
 from callemo.analyze.pipeline import analyze_prepared
 from callemo.io import save_audio
+from helpers.browser import chromium
 from helpers.calls import make_call, table, tm
 
 TURNS = [(1, 6, "neutral", 0), (7, 12, "angry", 1), (20, 26, "sad", 1)]
 ROWS = [(1, 6, "S0", "agent"), (7, 12, "S1", "client"), (20, 26, "S1", "client")]
-
-
-def chromium() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
-        exe = shutil.which(name)
-        if exe:
-            return exe
-    pytest.skip("headless Chromium not installed (Debian: apt-get install chromium); CI installs it")
 
 
 def render(exe: str, html: Path, tmp: Path, *extra: str) -> subprocess.CompletedProcess:

@@ -6,7 +6,6 @@ PostgreSQL (the ``new_db`` fixture of conftest.py)."""
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 
 import pytest
@@ -16,6 +15,7 @@ from callemo.analyze.pipeline import analyze_prepared
 from callemo.io import save_audio
 from callemo.service.aggregate import archive_frames, search_segments
 from callemo.service.app import create_app
+from helpers.browser import chromium
 from helpers.calls import make_call, table, tm
 
 ROWS = [(0.5, 4.5, "S0", "agent", 0), (5.0, 9.0, "S1", "client", 1), (10.0, 13.0, "S0", "agent", 0)]
@@ -95,9 +95,7 @@ def test_archive_page_and_fragment(app):
 def test_dashboard_in_headless_chromium(app, backend, tmp_path):
     if backend != "sqlite":
         pytest.skip("the page does not depend on the database: rendered once, on SQLite")
-    exe = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
-    if exe is None:
-        pytest.skip("headless Chromium not installed (Debian: apt-get install chromium); CI installs it")
+    exe = chromium()
     with LiveServer(app) as srv:
         cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",

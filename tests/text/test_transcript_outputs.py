@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from typer.testing import CliRunner
 
 from callemo.analyze.schema import SCHEMA_VERSION, CallJSON
 from callemo.cli import _load_commands, app
+from helpers.browser import chromium
 
 ROOT = Path(__file__).resolve().parents[2]
 CALL = ROOT / "examples" / "call.wav"
@@ -64,16 +64,8 @@ def test_html_shows_the_text_beside_each_segment(outputs):
     assert [unescape(c) for c in cells] == [s["text"] for s in doc["segments"]]
 
 
-def _chromium() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
-        exe = shutil.which(name)
-        if exe:
-            return exe
-    pytest.skip("headless Chromium not installed (Debian: apt-get install chromium); CI installs it")
-
-
 def test_report_search_in_headless_chromium(outputs, tmp_path):
-    exe = _chromium()
+    exe = chromium()
     out, doc, _ = outputs
     texts = [s["text"].lower() for s in doc["segments"]]
     # a word said in some segments but not all: the search must keep exactly those

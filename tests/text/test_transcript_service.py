@@ -120,3 +120,26 @@ def test_live_stream_sends_redacted_transcripts():
     # off by default: no transcript event, nothing loaded
     plain = StreamAnalyzer.from_config(tm.train(), StreamConfig.from_dict({"sample_rate": 16000}))
     assert not [e for e in iter_events(plain, [pcm]) if e["type"] == "transcript"]
+
+
+def test_cluster_path_mutes_the_stored_copy(tmp_path):
+    """``callemo serve --scheduler``: the Dask worker mutes the redacted spans in the stored copy, as the
+    in-process worker does (``analyze_remote(..., mute_source=True)``)."""
+    distributed = pytest.importorskip("distributed")
+    import shutil
+
+    from callemo.analyze.cluster import analyze_remote
+
+    copy = tmp_path / "stored.wav"
+    shutil.copyfile(DATA / "pii.wav", copy)
+    original, sr = sf.read(str(copy), dtype="float32")
+    model = tm.saved_model(tmp_path / "model")
+    opts = {"transcribe": "en", "asr": "base", "redact_audio": True, "speakers": 1, "first_speaker": "client"}
+    with distributed.Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as client:
+        doc = analyze_remote(client, copy, opts, str(model), file="pii.wav", mute_source=True).result(timeout=600)
+    spans = [(w["start"], w["end"]) for s in doc["segments"] for w in s["words"] if w["word"] in TAGS.values()]
+    assert len(spans) >= 3
+    stored, _ = sf.read(str(copy), dtype="float32")
+    for s, e in spans:
+        assert np.max(np.abs(stored[int(s * sr):int(e * sr)])) == 0.0
+    assert np.max(np.abs(original[int(spans[0][0] * sr):int(spans[0][1] * sr)])) > 0.05  # was speech before

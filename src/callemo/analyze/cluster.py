@@ -150,11 +150,15 @@ def _analyze_call(job: Job, out_dir: str, settings: dict[str, Any], key: dict[st
 
 
 def _analyze_doc(path: str, options: Any, model_dir: str | None, file: str | None, out_dir: str | None,
-                 rel: str | None, write_kw: dict[str, Any]) -> dict[str, Any]:
+                 rel: str | None, write_kw: dict[str, Any], mute_source: bool = False) -> dict[str, Any]:
     from .outputs import write_outputs
     from .pipeline import analyze_file
 
     result = analyze_file(path, model=worker_model(model_dir), options=options, file=file)
+    if mute_source and result.muted:  # --redact-audio on a stored copy (the service's recording)
+        from ..text.transcribe import mute_file
+
+        mute_file(path, result.muted)
     if out_dir is None:
         return result.to_dict()
     kw = dict(write_kw)
@@ -248,7 +252,7 @@ def run_on_cluster(todo: list[tuple[Job, dict[str, Any] | None]], out: Path, set
 # -- the service -------------------------------------------------------------------------------
 def analyze_remote(client: Any, path: str | os.PathLike[str], options: Any = None, model_dir: str | None = None,
                    *, file: str | None = None, out_dir: str | os.PathLike[str] | None = None,
-                   rel: str | None = None, write_kw: dict[str, Any] | None = None) -> Any:
+                   rel: str | None = None, write_kw: dict[str, Any] | None = None, mute_source: bool = False) -> Any:
     """Analyse one call on the cluster; returns a :class:`distributed.Future` whose result is the
     call's JSON document (``CallResult.to_dict()``).
 
@@ -256,7 +260,9 @@ def analyze_remote(client: Any, path: str | os.PathLike[str], options: Any = Non
     ``model_dir``: ``None`` for the shipped model; loaded once per worker. ``file``: the name the
     document shows. With ``out_dir`` (and ``rel``), the worker also writes the outputs there with
     :func:`~callemo.analyze.outputs.write_outputs` (``write_kw``; ``audio`` may be a function of
-    the duration) and the result is the document as written. A failure raises from
+    the duration) and the result is the document as written. ``mute_source``: with
+    ``redact_audio``, the worker also mutes the redacted spans in ``path`` itself (for a stored
+    copy such as the service's recording, never a user's original). A failure raises from
     ``future.result()`` (a :class:`~callemo.errors.CallemoError` for a bad recording).
     """
     from .options import parse_options
@@ -266,7 +272,7 @@ def analyze_remote(client: Any, path: str | os.PathLike[str], options: Any = Non
     if bad:
         raise ValueError(f"write_kw: unknown output settings {sorted(bad)}")
     return client.submit(_analyze_doc, str(path), opts, None if model_dir is None else str(model_dir), file,
-                         None if out_dir is None else str(out_dir), rel, dict(write_kw or {}), pure=False,
+                         None if out_dir is None else str(out_dir), rel, dict(write_kw or {}), mute_source, pure=False,
                          key=f"callemo-call-{Path(path).name}-{uuid.uuid4().hex[:8]}")
 
 

@@ -261,36 +261,15 @@ SUMMARY_COLUMNS = [
 
 
 def summary_row(doc: dict[str, Any], output: str) -> dict[str, Any]:
-    s = doc.get("summary", {})
-    talk = s.get("talk_time", {})
-    dom = s.get("dominant_emotion", {})
-    mean = s.get("mean", {})
-    trend = s.get("client_trend", {})
-    moments = s.get("negative_moments") or []
-    return {
-        "file": doc.get("file"), "output": output, "duration": doc.get("duration"), "channels": doc.get("channels"),
-        "n_segments": s.get("n_segments"), "n_unknown": s.get("n_unknown"), "speech_time": s.get("speech_time"),
-        "talk_agent": talk.get("agent"), "talk_client": talk.get("client"),
-        "silence_share": s.get("silence_share"), "overlap_share": s.get("overlap_share"),
-        "dominant_agent": dom.get("agent"), "dominant_client": dom.get("client"),
-        "valence_agent": (mean.get("agent") or {}).get("valence"),
-        "valence_client": (mean.get("client") or {}).get("valence"),
-        "arousal_agent": (mean.get("agent") or {}).get("arousal"),
-        "arousal_client": (mean.get("client") or {}).get("arousal"),
-        "client_start_valence": trend.get("start_valence"), "client_end_valence": trend.get("end_valence"),
-        "client_trend": trend.get("direction"), "mean_confidence": s.get("mean_confidence"),
-        "n_negative_moments": len(moments),
-        "most_negative_time": moments[0]["start"] if moments else None,
-        "most_negative_valence": moments[0]["valence"] if moments else None,
-        "needs_review": s.get("needs_review"), "review_reasons": "; ".join(s.get("review_reasons") or []),
-        "analyze_seconds": _analyze_seconds(doc),
-    }
+    """The ``summary.csv`` row of one call: the columns of :data:`SUMMARY_COLUMNS` taken from the
+    dataset's call record (:func:`callemo.analyze.dataset.call_record`, one flattening of the
+    summary for both), review reasons joined with ``"; "``."""
+    from .dataset import call_record
 
-
-def _analyze_seconds(doc: dict[str, Any]) -> float | None:
-    t = doc.get("timing") or {}
-    vals = [float(v) for k, v in t.items() if "." not in k and isinstance(v, (int, float))]
-    return round(sum(vals), 3) if vals else None
+    rec = call_record(output, doc)
+    rec["output"] = output
+    rec["review_reasons"] = "; ".join(rec.get("review_reasons") or [])
+    return {k: rec.get(k) for k in SUMMARY_COLUMNS}
 
 
 def rebuild_summary(out_dir: str | os.PathLike[str]) -> Path:

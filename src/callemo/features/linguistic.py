@@ -42,7 +42,7 @@ import numpy as np
 from ..io import resample
 from ..io.whisper_models import WhisperModelError, whisper_model_dir
 from .base import FeatureError, FeatureExtractor, register_extractor
-from .whisper import WHISPER_SR, _load_model, _mel_extractor
+from .whisper import WHISPER_SR, _load_model, _mel_extractor, whisper_windows
 
 _POOLS = ("mean", "meanstd")
 _TOKENIZERS: dict[str, Any] = {}
@@ -188,15 +188,7 @@ class LinguisticExtractor(FeatureExtractor):
 
     def _process(self, x: np.ndarray) -> np.ndarray:
         x16 = resample(np.asarray(x, np.float32), self.sample_rate, WHISPER_SR)
-        if len(x16) < WHISPER_SR // 10:
-            x16 = np.pad(x16, (0, WHISPER_SR // 10 - len(x16)))
-        win = int(self.max_seconds * WHISPER_SR)
-        steps = []
-        for s in range(0, len(x16), win):
-            chunk = x16[s:s + win]
-            if s > 0 and len(chunk) < WHISPER_SR // 2:  # a tiny tail adds nothing
-                break
-            steps.append(self.decode(chunk)[2])
+        steps = [self.decode(chunk)[2] for chunk in whisper_windows(x16, self.max_seconds, min_tail=0.5)]
         L = np.concatenate(steps, axis=0)
         path = self._path()
         eot = int(_hf_tokenizer(path).token_to_id("<|endoftext|>"))  # the text tokens come before it

@@ -74,6 +74,16 @@ def _load_model(path: str, compute_type: str, device: str):
         return _MODELS[key]
 
 
+def whisper_windows(x16: np.ndarray, seconds: float, *, min_tail: float) -> list[np.ndarray]:
+    """16 kHz audio cut into Whisper windows of ``seconds``: at least 0.1 s (padded with silence), and a
+    last window shorter than ``min_tail`` seconds dropped (it adds nothing)."""
+    x16 = np.asarray(x16, np.float32)
+    if len(x16) < WHISPER_SR // 10:
+        x16 = np.pad(x16, (0, WHISPER_SR // 10 - len(x16)))
+    win = int(seconds * WHISPER_SR)
+    return [x16[s:s + win] for s in range(0, len(x16), win) if s == 0 or len(x16) - s >= min_tail * WHISPER_SR]
+
+
 def _mel_extractor(n_mels: int):
     with _LOCK:
         if n_mels not in _MEL:
@@ -133,15 +143,8 @@ class WhisperExtractor(FeatureExtractor):
 
         model = self._model()
         fe = _mel_extractor(int(getattr(model, "n_mels", 80) or 80))
-        x16 = np.asarray(x16, np.float32)
-        if len(x16) < WHISPER_SR // 10:  # at least 0.1 s (pad with silence)
-            x16 = np.pad(x16, (0, WHISPER_SR // 10 - len(x16)))
-        win = int(self.max_seconds * WHISPER_SR)
         outs = []
-        for s in range(0, len(x16), win):
-            chunk = x16[s:s + win]
-            if s > 0 and len(chunk) < WHISPER_SR // 10:  # a tiny tail adds nothing
-                break
+        for chunk in whisper_windows(x16, self.max_seconds, min_tail=0.1):
             mel = fe(chunk)  # (n_mels, frames)
             T = min(mel.shape[1] - mel.shape[1] % 2, 3000)  # the encoder halves the frame rate
             mel = np.ascontiguousarray(mel[None, :, :T], dtype=np.float32)

@@ -270,7 +270,7 @@ class AnalysisWorker:
             future = analyze_remote(self.client, audio, options, self.models.model_dir, file=name,
                                     out_dir=self.store.results_dir, rel=call_id,
                                     write_kw={"audio": partial(embed_mode, limit=self.audio_embed_max),
-                                              "audio_path": str(audio)})
+                                              "audio_path": str(audio)}, mute_source=True)
             written: dict[str, Any] = future.result()
             self.store.protect(*self.store.results_dir.glob(f"{call_id}.*"))
             return None if self.store.get(call_id) is None else written
