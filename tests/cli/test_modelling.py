@@ -25,7 +25,7 @@ def small(tmp_path_factory):
     from callemo.corpora import build_manifest
     from callemo.labels.schemes import apply_setting
     from callemo.train.manifest import write_manifest
-    from conftest import corpus_dir
+    from helpers.corpora import corpus_dir
 
     tmp = tmp_path_factory.mktemp("cli")
     old = os.environ.get("CALLEMO_CACHE")

@@ -36,7 +36,7 @@ def _extractor(**kw):
 
 def _ravdess(actor: int, statement: int):
     from callemo.io import load_audio, telephone
-    from conftest import corpus_dir
+    from helpers.corpora import corpus_dir
 
     # neutral, normal intensity, first repetition
     name = f"03-01-01-01-{statement:02d}-01-{actor:02d}.flac"

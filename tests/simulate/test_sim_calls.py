@@ -109,7 +109,7 @@ def ravdess_small():
     """Four RAVDESS actors (two male, two female), the four classes of the default model."""
     from callemo.corpora import build_manifest
     from callemo.labels.schemes import apply_setting
-    from conftest import corpus_dir
+    from helpers.corpora import corpus_dir
 
     m = apply_setting(build_manifest("ravdess", corpus_dir("ravdess")), "4class")
     m = m[m.speaker.isin(["ravdess_01", "ravdess_03", "ravdess_02", "ravdess_04"])]
