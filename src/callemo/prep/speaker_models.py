@@ -17,10 +17,12 @@ description of a turn that is fused with the d-vector when the turns are cluster
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.fft import dct
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
 #: mel bands (of resemblyzer's 40-band, 16 kHz mel filterbank) whose centres lie in 300-3400 Hz
@@ -60,7 +62,11 @@ class CallGMM:
             X = X[np.linspace(0, len(X) - 1, self.max_frames).astype(int)]
         k = max(1, min(self.n_components, len(X) // 20))
         self.gmm = GaussianMixture(k, covariance_type="diag", reg_covar=1e-3, max_iter=50, random_state=self.seed)
-        self.gmm.fit(X)
+        # the call's background model only needs to cover its frames, not to converge: 50 EM steps are
+        # the chosen budget (speed), so sklearn's "did not converge" says nothing a user can act on
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            self.gmm.fit(X)
         return self
 
     @property
