@@ -452,11 +452,9 @@ def _compact_partition(folder: Path, table: str, min_parts: int) -> int:
     con = duckdb.connect()
     try:
         con.register("merged", merged)
-        latest = con.sql(f"SELECT * EXCLUDE ({_SRC}) FROM merged {_LATEST} ORDER BY {order}").arrow()
+        latest = con.sql(f"SELECT * EXCLUDE ({_SRC}) FROM merged {_LATEST} ORDER BY {order}").to_arrow_table()
     finally:
         con.close()
-    if hasattr(latest, "read_all"):  # duckdb >= 1.4 gives a RecordBatchReader
-        latest = latest.read_all()
     # back to the parts' types (DuckDB gives timestamps in microseconds and time zone "Etc/UTC")
     latest = latest.cast(merged.schema.remove(merged.schema.get_field_index(_SRC)))
     tag = hashlib.sha256("\0".join(f"{f.name}:{k}" for f, k in read.items()).encode()).hexdigest()[:16]

@@ -55,10 +55,8 @@ _LOCK = threading.Lock()
 def _hf_tokenizer(path: str):
     with _LOCK:
         if path not in _TOKENIZERS:
-            try:
-                import tokenizers
-            except ImportError:
-                raise FeatureError("the 'linguistic' features need faster-whisper (and its tokenizers)") from None
+            import tokenizers  # a dependency of faster-whisper
+
             try:
                 _TOKENIZERS[path] = tokenizers.Tokenizer.from_file(f"{path}/tokenizer.json")
             except Exception as e:

@@ -95,10 +95,8 @@ class Asr:
     """A loaded Whisper model (use :func:`load_asr`)."""
 
     def __init__(self, name: str, threads: int = 0, beam_size: int = 1):
-        try:
-            from faster_whisper import WhisperModel
-        except ImportError:
-            raise AsrError("transcription needs the package faster-whisper (pip install faster-whisper)") from None
+        from faster_whisper import WhisperModel
+
         try:
             path = whisper_model_dir(name)
         except WhisperModelError as e:
