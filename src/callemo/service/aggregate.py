@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import select
 
+from ..analyze.dataset import call_record
 from .storage import CallRow, SegmentRow, Store
 
 #: the most hits one search answers
@@ -20,19 +21,17 @@ MAX_HITS = 500
 
 
 def _summary_columns(raw: Any) -> dict[str, Any]:
+    """The archive page's summary columns, flattened as the batch's dataset does (one owner:
+    :func:`callemo.analyze.dataset.call_record`)."""
     try:
         s = json.loads(raw) if raw else {}
     except ValueError:
         s = {}
-    trend = s.get("client_trend") or {}
-    moments = s.get("negative_moments") or []
-    return {
-        "review_reasons": list(s.get("review_reasons") or []),
-        "client_trend": trend.get("direction") or "unknown",
-        "client_end_valence": trend.get("end_valence"),
-        "valence_client": ((s.get("mean") or {}).get("client") or {}).get("valence"),
-        "most_negative_valence": moments[0].get("valence") if moments else None,
-    }
+    rec = call_record("", {"summary": s})
+    out = {k: rec[k] for k in ("review_reasons", "client_trend", "client_end_valence", "valence_client",
+                               "most_negative_valence")}
+    out["client_trend"] = out["client_trend"] or "unknown"
+    return out
 
 
 def archive_frames(store: Store, *, with_segments: bool = True,
