@@ -48,6 +48,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -325,8 +326,14 @@ def _emotion_figures(em: pd.DataFrame, labels: list[str]) -> dict[str, Any]:
     return f
 
 
-def score(results: list[dict[str, Any]], index: pd.DataFrame, labels: list[str] | None) -> dict[str, Any]:
-    """Figures of one fold (one protocol): per kind (mono/stereo), per group of calls."""
+def score(results: list[dict[str, Any]], index: pd.DataFrame, labels: list[str] | None,
+          confidence: Callable[[np.ndarray], np.ndarray] | None = None) -> dict[str, Any]:
+    """Figures of one fold (one protocol): per kind (mono/stereo), per group of calls.
+
+    ``confidence`` (the fold model's :meth:`confidence`) recomputes each segment's reported
+    confidence from its kept probabilities, so a confidence map fitted after the analyses
+    (``--fit-confidence``) is scored by ``--rescore`` without analysing again (the map changes
+    neither labels nor probabilities)."""
     from callemo.prep.roles import role_accuracy
 
     calls = index.set_index("call")
@@ -347,7 +354,12 @@ def score(results: list[dict[str, Any]], index: pd.DataFrame, labels: list[str] 
             row["role_time"] = (role_accuracy(turns, truth) if len(turns) else 0.0) * sp
             row["speech"] = sp
         if "segments" in res and labels is not None:
-            row["emotions"] = match_emotions(truth, pd.DataFrame(res["segments"]), labels)
+            em = match_emotions(truth, pd.DataFrame(res["segments"]), labels)
+            pcols = [f"p_{lab}" for lab in labels]
+            has_p = em[pcols].notna().all(axis=1).to_numpy() if set(pcols) <= set(em.columns) else None
+            if confidence is not None and has_p is not None and has_p.any():
+                em.loc[has_p, "confidence"] = confidence(em.loc[has_p, pcols].to_numpy(float))
+            row["emotions"] = em
         per_call[res["kind"]].append(row)
     out: dict[str, Any] = {}
     for kind, rows in per_call.items():
@@ -615,7 +627,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             model = models[(proto, fold)]
             labels = None if a.component == "diarization" else [str(v) for v in _model(model).labels]
             res = [r for r in results if r["protocol"] == proto and r["fold"] == fold]
-            per_fold[fold] = score(res, indexes[fold], labels)
+            conf = None if a.component == "diarization" else _model(model).confidence
+            per_fold[fold] = score(res, indexes[fold], labels, conf)
             per_fold[fold]["model"] = model or "default"
         figures[proto] = {"folds": per_fold, "mean": mean_over_folds(per_fold)}
     figures["wall_s"] = time.perf_counter() - t_start

@@ -187,6 +187,34 @@ def test_noise_copies_for_multi_condition_training():
     assert noise_copies(sig, y, spk, None, 8000)[0] is sig  # off
 
 
+def test_mp3_copies_for_archive_conditions():
+    from callemo.models.svm import noise_copies
+
+    rng = np.random.default_rng(1)
+    t = np.arange(16000) / 8000
+    # a voiced-like signal (harmonics of 150 Hz) with pauses
+    sig = [(sum(0.1 / h * np.sin(2 * np.pi * 150 * h * t + rng.uniform(0, 6)) for h in range(1, 24))
+            * (np.sin(2 * np.pi * 2 * t) > -0.3)).astype(np.float32) for _ in range(2)]
+    y, spk = ["angry", "sad"], ["a", "b"]
+    spec = {"copies": 1, "snr": [30, 30], "seed": 0}
+    one = noise_copies(sig, y, spk, spec, 8000)[0]
+    both, y3, spk3 = noise_copies(sig, y, spk, {**spec, "codecs": ["g711", "mp3"]}, 8000)
+    assert len(both) == 6 and y3 == y * 3 and spk3 == spk * 3
+    assert all(np.array_equal(a, b) for a, b in zip(one, both[:4]))  # the G.711 copies are unchanged
+    for clean, g711, mp3 in zip(sig, both[2:4], both[4:]):
+        assert len(mp3) == len(clean)
+        lag = int(np.argmax(np.correlate(mp3, clean, "full"))) - (len(clean) - 1)
+        assert lag == 0  # the codec's delay is removed
+        # the low-bitrate codec's distortion comes on top of the line's (same 30 dB noise)
+        assert _snr(clean, mp3) < _snr(clean, g711) - 3.0
+    with pytest.raises(ModelError, match="unknown codec"):
+        noise_copies(sig, y, spk, {**spec, "codecs": ["gsm"]}, 8000)
+
+
+def _snr(clean, degraded):
+    return 10 * np.log10(np.mean(clean**2) / np.mean((degraded - clean) ** 2))
+
+
 
 # -- calibration and the unknown threshold ---------------------------------------------------------
 def _overconfident(n=4000, seed=0):

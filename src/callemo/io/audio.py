@@ -17,8 +17,8 @@ reads audio (:func:`load_audio`, :func:`load_segment`, :func:`iter_blocks`, and 
 - **MP3 encoder delay**: files with a Xing/Info (LAME) gapless header are trimmed by the decoder
   (libmpg123 inside libsndfile). Low-bitrate LAME files have no room for that header (a 16 kbps
   frame at 8 kHz is 144 bytes), and then the decoder keeps LAME's 576 encoder + 529 decoder
-  samples of delay; :func:`mp3_leading_samples` finds them and they are dropped, so times are not
-  0.14 s late.
+  samples of delay (whether or not the file names LAME: it does so only in quiet frames);
+  :func:`mp3_leading_samples` finds them and they are dropped, so times are not 0.14 s late.
 
 Long files are read in blocks (``block_s``) and resampled with a streaming soxr resampler into a
 preallocated array, so the peak memory is about the size of the result.
@@ -133,6 +133,12 @@ def _mp3_leading_samples(path: str, size: int, mtime_ns: int) -> int:
         head = f.read(10)
         f.seek(_id3v2_size(head))
         data = f.read(8192)
+    return mp3_delay(data)
+
+
+def mp3_delay(data: bytes) -> int:
+    """Samples of delay libsndfile leaves in front of the MP3 stream ``data`` (its first bytes,
+    after any ID3v2 tag; see :func:`mp3_leading_samples`)."""
     i = _first_frame(data)
     if i is None:
         return 0
@@ -143,15 +149,19 @@ def _mp3_leading_samples(path: str, size: int, mtime_ns: int) -> int:
     tag = i + 4 + crc + side
     if data[tag : tag + 4] in (b"Xing", b"Info"):
         return 0  # gapless header: the decoder trims delay and padding itself
-    return LAME_DELAY if b"LAME" in data[i : i + 4096] else 0
+    # No header: the decoder keeps every sample of delay. LAME's is assumed whether or not its
+    # name shows (it writes "LAME" only into spare bits of quiet frames, so a call that starts
+    # with line noise never shows it): LAME is the encoder of libsndfile, ffmpeg and telephony
+    # recorders, and any other encoder still has the 529-sample decoder delay.
+    return LAME_DELAY
 
 
 def mp3_leading_samples(path: str | os.PathLike) -> int:
     """Samples of encoder/decoder delay that libsndfile leaves in front of an MP3 file's audio.
 
-    0 for other formats, for MP3 files with a Xing/Info gapless header (the decoder removes the
-    delay then) and for MP3 files of unknown encoders; :data:`LAME_DELAY` for LAME-encoded files
-    without the header (low-bitrate files, whose first frame has no room for it).
+    0 for other formats and for MP3 files with a Xing/Info gapless header (the decoder removes the
+    delay then); :data:`LAME_DELAY` for MP3 files without the header (low-bitrate files, whose
+    first frame has no room for it), whose encoder is taken to be LAME.
     """
     p = Path(path)
     if p.suffix.lower() != ".mp3":

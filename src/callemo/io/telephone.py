@@ -1,4 +1,5 @@
-"""Telephone-channel simulation: 8 kHz, 300-3400 Hz band, G.711 mu-law, optional noise.
+"""Telephone-channel simulation: 8 kHz, 300-3400 Hz band, G.711 mu-law, optional noise, and the
+16 kbps MP3 that call archives are often stored as (:func:`mp3_roundtrip`, :func:`write_mp3`).
 
 Usable as a function (:func:`telephone`) and as the training / evaluation augmentation
 (:class:`TelephoneAugment`, which draws the SNR at random; :func:`callemo.train.manifest.load_signals`
@@ -7,14 +8,21 @@ uses it with a generator seeded from each row).
 
 from __future__ import annotations
 
+import io
+import os
+from pathlib import Path
+
 import numpy as np
+import soundfile as sf
 from scipy import signal
 
-from .audio import resample
+from .audio import mp3_delay, resample
 
 TELEPHONE_SR = 8000
 BAND = (300.0, 3400.0)
 MU = 255.0
+#: libsndfile's MP3 ``compression_level`` that gives 16 kbps constant bit rate at 8 kHz
+MP3_16KBPS_LEVEL = 0.9
 
 
 def mulaw_encode(x: np.ndarray, mu: float = MU) -> np.ndarray:
@@ -79,6 +87,34 @@ def telephone(
     if codec:
         y = mulaw(y)
     return y.astype(np.float32), TELEPHONE_SR
+
+
+def _mp3_bytes(x: np.ndarray, sr: int) -> bytes:
+    buf = io.BytesIO()
+    x = np.asarray(x, np.float32)
+    sf.write(buf, x.T if x.ndim == 2 else x, sr, format="MP3", compression_level=MP3_16KBPS_LEVEL,
+             bitrate_mode="CONSTANT")
+    return buf.getvalue()
+
+
+def write_mp3(path: str | os.PathLike, x: np.ndarray, sr: int) -> Path:
+    """Store 8 kHz audio (1-D or ``(channels, n)``) as 16 kbps constant-bitrate MP3, as archives keep calls."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_bytes(_mp3_bytes(x, sr))
+    return p
+
+
+def mp3_roundtrip(x: np.ndarray, sr: int = TELEPHONE_SR) -> np.ndarray:
+    """``x`` (1-D) through a 16 kbps MP3 file and back, time-aligned and of the same length: the
+    archive codec's distortion, for multi-condition training."""
+    x = np.asarray(x, np.float32)
+    data = _mp3_bytes(x, sr)
+    y, _ = sf.read(io.BytesIO(data), dtype="float32", always_2d=False)
+    y = np.asarray(y, np.float32)[mp3_delay(data[:8192]) :][: len(x)]
+    if len(y) < len(x):
+        y = np.pad(y, (0, len(x) - len(y)))
+    return y
 
 
 class TelephoneAugment:

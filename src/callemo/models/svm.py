@@ -511,36 +511,49 @@ def _read_weights(cls, directory: Path, card: dict[str, Any]):
     return cls(cfg), state
 
 
-def noise_copies(signals, y, speakers, spec: dict[str, Any] | None, sr: int):
-    """Multi-condition training: add ``copies`` noisy versions of every training signal.
+#: the channels a multi-condition copy can go through (``noise_augment: {codecs: [...]}``)
+CODECS = ("g711", "mp3")
 
-    ``spec`` = ``{copies: 1, snr: [10, 30], seed: 0}`` (the config's ``noise_augment``; ``None`` or
-    ``copies: 0`` = off). Noise is pink-tilted at an SNR drawn per copy; at 8 kHz the copy goes
-    through G.711 mu-law again, as real telephone noise would. Labels and speakers are repeated.
-    The noise of a copy is seeded from the signal's own samples (and ``seed`` and the copy number),
-    not from its position, so a signal gets the same noisy copy in every training subset (the
-    feature cache then serves cross-validation folds and the final model alike).
+
+def noise_copies(signals, y, speakers, spec: dict[str, Any] | None, sr: int):
+    """Multi-condition training: add ``copies`` noisy versions of every training signal per codec.
+
+    ``spec`` = ``{copies: 1, snr: [10, 30], seed: 0, codecs: [g711, mp3]}`` (the config's
+    ``noise_augment``; ``None`` or ``copies: 0`` = off). Noise is pink-tilted at an SNR drawn per
+    copy; at 8 kHz the copy goes through G.711 mu-law again, as real telephone noise would, and the
+    ``mp3`` copies then also through a 16 kbps MP3 file (:func:`callemo.io.telephone.mp3_roundtrip`),
+    as call archives store them. ``codecs`` defaults to ``[g711]``. Labels and speakers are repeated.
+    The noise of a copy is seeded from the signal's own samples (and ``seed``, the copy number and
+    the codec), not from its position, so a signal gets the same noisy copy in every training
+    subset (the feature cache then serves cross-validation folds and the final model alike).
     """
     if not spec or int(spec.get("copies", 1)) <= 0:
         return signals, y, speakers
     import zlib
 
-    from ..io.telephone import TELEPHONE_SR, add_noise, mulaw
+    from ..io.telephone import TELEPHONE_SR, add_noise, mp3_roundtrip, mulaw
 
     copies = int(spec.get("copies", 1))
     lo, hi = (float(v) for v in spec.get("snr", (10.0, 30.0)))
     seed = int(spec.get("seed", 0))
+    codecs = [str(c) for c in (spec.get("codecs") or ["g711"])]
+    bad = [c for c in codecs if c not in CODECS]
+    if bad:
+        raise ModelError(f"noise_augment: unknown codec(s) {bad}; choose from {list(CODECS)}")
     out_sig, out_y = list(signals), list(y)
     out_spk = None if speakers is None else list(speakers)
-    for c in range(copies):
-        for x in signals:
-            x = np.ascontiguousarray(x, np.float32)
-            rng = np.random.default_rng([seed, c, zlib.crc32(x.tobytes())])
-            z = add_noise(x, float(rng.uniform(lo, hi)), rng)
-            out_sig.append(mulaw(z) if sr == TELEPHONE_SR else z)
-        out_y += list(y)
-        if out_spk is not None:
-            out_spk += list(speakers)
+    for k, codec in enumerate(codecs):
+        for c in range(copies):
+            for x in signals:
+                x = np.ascontiguousarray(x, np.float32)
+                # the first codec keeps the seeds of a single-codec spec: its copies are cache hits
+                rng = np.random.default_rng([seed, c, zlib.crc32(x.tobytes())] + ([k] if k else []))
+                z = add_noise(x, float(rng.uniform(lo, hi)), rng)
+                z = mulaw(z) if sr == TELEPHONE_SR else z
+                out_sig.append(mp3_roundtrip(z, sr) if codec == "mp3" else z)
+            out_y += list(y)
+            if out_spk is not None:
+                out_spk += list(speakers)
     return out_sig, out_y, out_spk
 
 

@@ -42,12 +42,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import soundfile as sf
 
 from ..corpora import build_manifest
 from ..errors import CallemoError
 from ..io import load_segment, save_audio, telephone
-from ..io.telephone import add_noise, mulaw
+from ..io.telephone import add_noise, mulaw, write_mp3
 from ..train.manifest import read_manifest
 
 WORK_SR = 16000
@@ -55,8 +54,6 @@ WORK_SR = 16000
 SIM_VERSION = 2
 #: active speech level of each speaker, dBFS (issue 9: -26 +- 4)
 LEVEL_DBFS = (-30.0, -22.0)
-#: libsndfile's compression level giving 16 kbps constant-bitrate MP3 at 8 kHz (measured)
-MP3_16KBPS_LEVEL = 0.9
 #: silence of the source clip kept on each side of the reference speech, seconds
 CLIP_MARGIN = 0.15
 #: client emotional arcs (one is drawn per call); the client's turns walk through the phases
@@ -345,16 +342,6 @@ def _line(track: np.ndarray, speech: np.ndarray, snr_db: float | None, codec: bo
     if peak > 0.99:
         y = y * (0.99 / peak)
     return mulaw(y) if codec else y.astype(np.float32)
-
-
-def write_mp3(path: str | os.PathLike, x: np.ndarray, sr: int) -> Path:
-    """Store 8 kHz audio (1-D or ``(channels, n)``) as 16 kbps constant-bitrate MP3, as archives keep calls."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    x = np.asarray(x, np.float32)
-    sf.write(str(p), x.T if x.ndim == 2 else x, sr, format="MP3", compression_level=MP3_16KBPS_LEVEL,
-             bitrate_mode="CONSTANT")
-    return p
 
 
 def _mask(truth: pd.DataFrame, n: int, role: str | None = None) -> np.ndarray:
