@@ -42,6 +42,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import multiprocessing
 import os
 import shutil
 import sys
@@ -609,7 +610,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             continue
         t = time.perf_counter()
         if a.jobs > 1:
-            with ProcessPoolExecutor(max_workers=a.jobs, initializer=_init_worker) as ex:
+            # spawned, not forked: a parent that has just trained a fold model holds thread pools
+            # whose locks a forked child inherits (the workers hung)
+            with ProcessPoolExecutor(max_workers=a.jobs, initializer=_init_worker,
+                                     mp_context=multiprocessing.get_context("spawn")) as ex:
                 res = list(ex.map(_run, todo))
         else:
             res = [_run(j) for j in todo]

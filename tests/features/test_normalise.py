@@ -98,8 +98,32 @@ def test_a_standardizer_pickled_before_an_option_existed_loads_with_the_old_beha
     spk = np.repeat(["a", "b"], 20)
     old = SpeakerStandardizer("speaker").fit(X, spk)
     state = dict(old.__dict__)
-    del state["robust"], state["balance_classes"]  # what a model saved before these options holds
+    del state["robust"], state["balance_classes"], state["speaker_scale"]  # a model saved before these options
     revived = SpeakerStandardizer.__new__(SpeakerStandardizer)
     revived.__dict__.update(pickle.loads(pickle.dumps(state)))
-    assert revived.robust is False and revived.balance_classes is False
+    assert revived.robust is False and revived.balance_classes is False and revived.speaker_scale == 1.0
     np.testing.assert_array_equal(revived.transform(X, spk), old.transform(X, spk))
+
+
+def test_location_only_keeps_a_quiet_speakers_spread():
+    # an acted training speaker spreads over every class; a call's mostly neutral agent hardly
+    # moves: its own scale would blow its small differences up to full-class distances
+    X, spk = _data()
+    rng = np.random.default_rng(2)
+    calm = rng.standard_normal((30, 2)) * 0.1 + 7.0
+    own = SpeakerStandardizer("speaker", shrink=0.0).fit(X, spk)
+    loc = SpeakerStandardizer("speaker", shrink=0.0, speaker_scale=0.0).fit(X, spk)
+    half = SpeakerStandardizer("speaker", shrink=0.0, speaker_scale=0.5).fit(X, spk)
+    z_own, z_loc = own.transform(calm, ["agent"] * 30), loc.transform(calm, ["agent"] * 30)
+    assert np.all(np.abs(z_own.mean(axis=0)) < 0.2) and np.all(np.abs(z_loc.mean(axis=0)) < 0.2)  # located
+    assert np.all(z_own.std(axis=0) > 0.8)  # rescaled to the training speakers' spread
+    assert np.all(z_loc.std(axis=0) < 0.2)  # kept small: the pooled training spread
+    z_half = half.transform(calm, ["agent"] * 30).std(axis=0)
+    assert np.all((z_half > 2 * z_loc.std(axis=0)) & (z_half < 0.5 * z_own.std(axis=0)))  # between
+    with pytest.raises(ValueError, match="speaker_scale"):
+        SpeakerStandardizer("speaker", speaker_scale=1.5)
+    # the training rows of each speaker: located, and scaled alike
+    Z = loc.fit_transform(X, spk)
+    for s in "abc":
+        assert np.all(np.abs(Z[spk == s].mean(axis=0)) < 0.2)
+    assert Z[spk == "b"].std() > 3 * Z[spk == "c"].std()  # speaker b spreads 6x more than c

@@ -40,9 +40,10 @@ class SpeakerStandardizer:
     #: defaults for standardizers pickled before these options existed
     balance_classes: bool = False
     robust: bool = False
+    speaker_scale: float = 1.0
 
     def __init__(self, mode: str = "speaker", shrink: float = 3.0, min_std: float = 1e-3, balance_classes: bool = False,
-                 robust: bool = False):
+                 robust: bool = False, speaker_scale: float = 1.0):
         if mode not in ("global", "speaker", "none"):
             raise ValueError(f"normalisation must be global, speaker or none, not {mode!r}")
         self.mode = mode
@@ -54,6 +55,13 @@ class SpeakerStandardizer:
         #: speaker statistics by median and inter-quartile range (IQR / 1.349 as the scale) instead of
         #: mean and standard deviation: a few emotional turns among neutral ones move them less
         self.robust = bool(robust)
+        #: how much of each speaker's own spread scales it: 1 = its own (shrunk) spread, 0 = the
+        #: pooled within-speaker spread (location only), between = their geometric blend. A call's
+        #: mostly neutral speaker spreads far less than an acted speaker's class-balanced items, so
+        #: its own scale blows its turns up
+        self.speaker_scale = float(speaker_scale)
+        if not 0.0 <= self.speaker_scale <= 1.0:
+            raise ValueError(f"speaker_scale must be in [0, 1], not {speaker_scale}")
 
     # ------------------------------------------------------------------------------------
     def _speaker_stats(self, X: np.ndarray, g: np.ndarray, y: np.ndarray | None = None):
@@ -90,6 +98,9 @@ class SpeakerStandardizer:
             mean = w * mu[j] + (1 - w) * self.prior_mean_
             # shrink the variance toward the pooled within-speaker variance
             v = (n[j] * var[j] + k * self.prior_var_) / (n[j] + k)
+            if self.speaker_scale < 1.0:
+                a = self.speaker_scale
+                v = np.maximum(v, self.prior_floor_) ** a * self.prior_var_ ** (1.0 - a)
             out[m] = (X[m] - mean) / np.sqrt(np.maximum(v, self.prior_floor_))
         return out
 

@@ -179,6 +179,7 @@ class SVMModel(_FunctionalsModel):
             shrink=float(self.config.get("shrink", 3.0)),
             balance_classes=bool(self.config.get("balance_speaker_stats", False)),
             robust=bool(self.config.get("robust_speaker_stats", False)),
+            speaker_scale=float(self.config.get("speaker_scale", 1.0)),
         )
         Z = self.normaliser.fit_transform(X, speakers, y.tolist())
         if self.config.get("call_stats") and speakers is not None and self.normaliser.mode == "speaker":
