@@ -2,7 +2,8 @@
 
 All of RAVDESS, SAVEE and nEMO (4 classes: neutral, happy, sad, angry), every file degraded to
 telephone quality (8 kHz, 300-3400 Hz, G.711 mu-law; nEMO is already 8 kHz), configuration
-``default`` (the project's own features, per-speaker standardisation, RBF SVM).
+``default`` (the project's own features, per-speaker standardisation, RBF SVM, noisy G.711 and
+16 kbps MP3 copies of every file).
 
 ``--unknown-below`` (stored in the card): the confidence below which the model answers ``unknown``.
 ``--calibration temperature|vector|vector_balanced`` also calibrates the probabilities: for each
@@ -116,7 +117,8 @@ def main(argv=None):
                     "telephone speech segments; project's own prosodic/spectral features (no openSMILE), "
                     "per-speaker standardisation (pass the call's speaker of each segment), RBF SVM",
         training_recipe="python benchmarks/train_default_model.py (all of RAVDESS, SAVEE, nEMO, 4class, "
-                        "telephone: 8 kHz, 300-3400 Hz band, G.711 mu-law, no added noise)",
+                        "telephone: 8 kHz, 300-3400 Hz band, G.711 mu-law; plus the configuration's noise_augment "
+                        "copies: noise at 10-30 dB SNR through G.711, and the same through 16 kbps MP3)",
     )
     m.card["training_data"]["manifest"] = "RAVDESS + SAVEE + nEMO (callemo corpus ...), 4class"
     inc = _incall_metrics(Path(args.incall_results), args.config)

@@ -154,3 +154,34 @@ def test_channels_scored_together_or_in_blocks_agree():
         p = np.concatenate([q[c][0] for q in parts])
         loud = np.concatenate([q[c][1] for q in parts])
         assert regions_from_probs(p, duration=y.shape[1] / 8000, loud=loud) == whole[c]
+
+
+@pytest.mark.parametrize("seed", [1, 3])
+def test_the_mix_threshold_keeps_more_of_soft_speech(seed):
+    """A mono recording of both speakers starts speech at ``mix_threshold`` (0.25), which keeps
+    more of a soft voice's turn than the one-speaker channel's 0.35 (the diarizer then gets whole
+    turns; issue 9's call benchmark)."""
+    from callemo.prep.vad import VADSettings, speech_regions
+
+    x = _telephone(_breathy(3.0, 8000, 0.45, seed), 8000, level_db=-40, noise_db=-63, seed=1)
+    st = VADSettings(floor_margin_db=None)
+    assert st.for_mix().threshold == 0.25 and st.for_mix().neg_threshold == pytest.approx(0.10)
+    one_speaker = _covered(speech_regions(x, 8000, st), 1.0, 4.0)
+    assert _covered(speech_regions(x, 8000, st.for_mix()), 1.0, 4.0) >= one_speaker + 0.2
+    assert VADSettings(mix_threshold=None).for_mix() == VADSettings(mix_threshold=None)
+
+
+def test_prepare_call_uses_the_mix_threshold_for_mono_calls_only(monkeypatch):
+    import callemo.prep.call as call_mod
+    from callemo.prep.vad import VADSettings
+
+    seen = []
+    monkeypatch.setattr(call_mod, "speech_regions", lambda x, sr, st: seen.append(("mono", st.threshold)) or [])
+    monkeypatch.setattr(call_mod, "channel_regions",
+                        lambda x, sr, st: seen.append(("stereo", st.threshold)) or [[] for _ in range(len(x))])
+    rng = np.random.default_rng(0)
+    x = (0.01 * rng.standard_normal((2, 8000 * 3))).astype(np.float32)
+    call_mod.prepare_call(x[0], 8000)
+    call_mod.prepare_call(x, 8000)
+    call_mod.prepare_call(x[0], 8000, vad=VADSettings(threshold=0.5, mix_threshold=None))
+    assert seen == [("mono", 0.25), ("stereo", 0.35), ("mono", 0.5)]

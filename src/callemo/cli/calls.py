@@ -36,7 +36,8 @@ def analyze(
     emotions: str = typer.Option("client", "--emotions", help="whose emotions to infer: client (default; inferring "
                                  "employees' emotions at work is prohibited in the EU, AI Act Art. 5(1)(f)) | all"),
     vad_threshold: float | None = typer.Option(None, "--vad-threshold",
-        help="speech probability that starts speech (default 0.35; the live stream uses the same)"),
+        help="speech probability that starts speech (default 0.35 on a one-speaker channel, as in the live "
+             "stream, and 0.25 on a mono recording of both speakers; a value given here applies to both)"),
     fmt: str = typer.Option("csv", "--format", help="segment table format: csv | parquet"),
     no_html: bool = typer.Option(False, "--no-html", help="no HTML report"),
     no_plot: bool = typer.Option(False, "--no-plot", help="no PNG plot"),
@@ -80,7 +81,8 @@ def analyze(
         options = parse_options(channels=channels, speakers=speakers, first_speaker=first_speaker,
                                 max_silence=max_silence, target_silence=target_silence, smooth=smooth,
                                 emotions=emotions,
-                                vad={"threshold": vad_threshold} if vad_threshold is not None else None,
+                                vad=None if vad_threshold is None else {"threshold": vad_threshold,
+                                                                        "mix_threshold": vad_threshold},
                                 transcribe=language if transcribe else None, asr=asr, redact=redact,
                                 redact_names=redact_names, redact_audio=redact_audio)
     except OptionsError as e:

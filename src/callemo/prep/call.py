@@ -227,7 +227,9 @@ def prepare_call(
     else:
         audio = x.mean(axis=0) if x.shape[0] > 1 else x[0]
         t = time.perf_counter()
-        speech = merge_intervals(list(regions)) if regions is not None else speech_regions(audio, wr, settings)
+        # one channel with both speakers: the mixed recording's own speech-start threshold
+        mixed = settings.for_mix()
+        speech = merge_intervals(list(regions)) if regions is not None else speech_regions(audio, wr, mixed)
         timing["vad"] = time.perf_counter() - t
         release_free_memory()  # the VAD's temporaries, before the diarizer's
         t = time.perf_counter()

@@ -56,7 +56,12 @@ class VADSettings(BaseModel):
     ``threshold - hysteresis`` that end a turn (``end_silence`` is accepted as its old stream
     name). ``min_speech``: shorter turns are dropped (clicks). ``pad``: seconds of context given
     to the emotion model on each side of a segment; never part of the reported times.
-    ``floor_margin_db``: see the module docstring (``None`` turns it off).
+    ``floor_margin_db``: see the module docstring (``None`` turns it off). ``mix_threshold``: the
+    ``threshold`` for a recording that mixes both speakers on one channel (a mono call, which is
+    then diarized; ``None``: ``threshold``): 0.25, chosen on issue 9's leave-one-corpus-out call
+    benchmark, where more of each turn's soft edges gave the diarizer longer, cleaner turns (mono
+    DER 5.7 % -> 3.8 %) while on a one-speaker channel (stereo, the live stream) it only added
+    false alarms (docs/preparation.md, "Third round").
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -68,11 +73,18 @@ class VADSettings(BaseModel):
                                validation_alias=AliasChoices("min_silence", "end_silence"))
     pad: float = Field(default=0.05, ge=0.0, le=2.0, allow_inf_nan=False)
     floor_margin_db: float | None = Field(default=12.0, ge=0.0, le=60.0, allow_inf_nan=False)
+    mix_threshold: float | None = Field(default=0.25, gt=0.0, lt=1.0, allow_inf_nan=False)
 
     @property
     def neg_threshold(self) -> float:
         """Probability below which a frame counts as silence."""
         return max(self.threshold - self.hysteresis, 0.01)
+
+    def for_mix(self) -> VADSettings:
+        """The settings for a channel that mixes both speakers (``threshold`` = ``mix_threshold``)."""
+        if self.mix_threshold is None or self.mix_threshold == self.threshold:
+            return self
+        return self.model_copy(update={"threshold": self.mix_threshold})
 
 
 @functools.cache
