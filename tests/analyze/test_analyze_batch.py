@@ -294,7 +294,9 @@ sys.exit(r.exit_code)
 """
     env = dict(os.environ, CALLEMO_TEST_PREPARE_DELAY=str(delay),
                PYTHONPATH=os.pathsep.join(p for p in (str(TESTS), os.environ.get("PYTHONPATH", "")) if p))
-    return subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True, env=env), out
+    # Ctrl-C as in a terminal: a shell's background job (CI run with `&`) starts with SIGINT ignored
+    return subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)), out
 
 
 def _proc_stat(pid: int) -> tuple[str, int] | None:

@@ -220,7 +220,9 @@ if __name__ == "__main__":
     tests = str(Path(__file__).resolve().parents[1])
     env = dict(os.environ, CALLEMO_TEST_PREPARE_DELAY="1.5",
                PYTHONPATH=os.pathsep.join(p for p in (tests, os.environ.get("PYTHONPATH", "")) if p))
-    p = subprocess.Popen([sys.executable, str(tmp_path / "run.py")], stderr=subprocess.PIPE, text=True, env=env)
+    # Ctrl-C as in a terminal: a shell's background job (CI run with `&`) starts with SIGINT ignored
+    p = subprocess.Popen([sys.executable, str(tmp_path / "run.py")], stderr=subprocess.PIPE, text=True, env=env,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 180
     while time.time() < deadline and p.poll() is None and not list(out.glob("call*.json")):
         time.sleep(0.1)
