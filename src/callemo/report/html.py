@@ -129,7 +129,7 @@ def render_html(
     doc = doc if doc is not None else result.to_dict()
     player = audio_source(result.file if audio_path is None else audio_path, report_path,
                           float(result.duration), audio=audio,
-                          embed_max_seconds=embed_max_seconds, mute=list(getattr(result, "muted", None) or []))
+                          embed_max_seconds=embed_max_seconds, mute=list(result.muted))
     tpl = env.get_template("call.html.j2")
     return tpl.render(
         doc=doc,
