@@ -43,3 +43,20 @@ def test_json_configurations_read_too(tmp_path):
     p = tmp_path / "c.json"
     p.write_text('{"type": "ssl_svm", "encoder": "/nowhere", "C": 2}')
     assert load_config(p)["C"] == 2
+
+
+def test_a_misspelt_key_of_the_default_svm_model_fails_loudly(tmp_path):
+    """The svm and ensemble families declare their options too: a typo in `speaker_scale` or
+    `noise_augment` (which change how the default model is trained) is refused, not ignored."""
+    p = tmp_path / "mine.yaml"
+    p.write_text(yaml.safe_dump({"extends": "default", "speaker_scale": 0.25,
+                                 "noise_augment": {"copies": 2, "codecs": ["g711"]}}))
+    assert load_config(p)["speaker_scale"] == 0.25
+    p.write_text(yaml.safe_dump({"extends": "default", "speaker_scal": 0.25}))
+    typo = r"unknown key 'speaker_scal' for a svm model \(did you mean 'speaker_scale'\?\)"
+    with pytest.raises(ConfigError, match=typo):
+        load_config(p)
+    with pytest.raises(ConfigError, match="shrink"):
+        load_config({"type": "svm", "shrink": "lots"})
+    with pytest.raises(ConfigError, match=r"unknown key 'weight' for a ensemble model \(did you mean 'weights'\?\)"):
+        load_config({"type": "ensemble", "members": [{"features": ["prosody"]}], "weight": [1.0]})

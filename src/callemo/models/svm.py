@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -89,9 +89,21 @@ class _SoftmaxSVC:
         return e / e.sum(axis=1, keepdims=True)
 
 
+#: options of every functionals model (``svm`` and ``ensemble``), with their defaults; declared so
+#: that configuration validation (:func:`callemo.train.config.validate_config`) rejects a misspelt key
+_FUNCTIONALS_DEFAULTS: dict[str, Any] = {
+    "features": None, "jobs": 1, "cache": True, "seed": 0, "normalisation": "global", "shrink": 3.0,
+    "balance_speaker_stats": False, "robust_speaker_stats": False, "speaker_scale": 1.0,
+    "classifier": None, "selection": None, "tune": None, "sample_weight": None, "noise_augment": None,
+    "call_stats": None, "few_segments": None,
+}
+
+
 @register_model("svm")
 class SVMModel(_FunctionalsModel):
     """Functionals -> standardisation -> selection -> SVM (or logistic regression)."""
+
+    defaults: ClassVar[dict[str, Any] | None] = dict(_FUNCTIONALS_DEFAULTS)
 
     def __init__(self, config: dict[str, Any] | None = None):
         super().__init__(config)
@@ -435,6 +447,9 @@ class SVMModel(_FunctionalsModel):
 @register_model("ensemble")
 class EnsembleModel(_FunctionalsModel):
     """Soft vote of several ``svm`` members (each with its own features / normalisation)."""
+
+    #: the members' options (shared by every member unless a member sets its own) plus the vote
+    defaults: ClassVar[dict[str, Any] | None] = {**_FUNCTIONALS_DEFAULTS, "members": None, "weights": None}
 
     def __init__(self, config: dict[str, Any] | None = None):
         super().__init__(config)
