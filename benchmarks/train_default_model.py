@@ -2,8 +2,8 @@
 
 All of RAVDESS, SAVEE and nEMO (4 classes: neutral, happy, sad, angry), every file degraded to
 telephone quality (8 kHz, 300-3400 Hz, G.711 mu-law; nEMO is already 8 kHz), configuration
-``default`` (the project's own features, per-speaker standardisation, RBF SVM, noisy G.711 and
-16 kbps MP3 copies of every file).
+``default`` (the project's own features, per-speaker standardisation, a strongly regularised
+logistic regression, noisy G.711 and 16 kbps MP3 copies of every file).
 
 ``--unknown-below`` (stored in the card): the confidence below which the model answers ``unknown``.
 ``--calibration temperature|vector|vector_balanced`` also calibrates the probabilities: for each
@@ -115,7 +115,7 @@ def main(argv=None):
         metrics=_metrics(Path(args.results)),
         description="callemo default model: 4-class categorical emotion (neutral, happy, sad, angry) of 8 kHz "
                     "telephone speech segments; project's own prosodic/spectral features (no openSMILE), "
-                    "per-speaker standardisation (pass the call's speaker of each segment), RBF SVM",
+                    "per-speaker standardisation (pass the call's speaker of each segment), logistic regression",
         training_recipe="python benchmarks/train_default_model.py (all of RAVDESS, SAVEE, nEMO, 4class, "
                         "telephone: 8 kHz, 300-3400 Hz band, G.711 mu-law; plus the configuration's noise_augment "
                         "copies: noise at 10-30 dB SNR through G.711, and the same through 16 kbps MP3)",

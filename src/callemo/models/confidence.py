@@ -1,9 +1,9 @@
 """A confidence that estimates the chance that a prediction is right, fitted on unseen calls.
 
-The default model's probabilities are the softmax of an SVM's one-vs-rest decision values,
-which are mostly vote counts: the top probability is 0.65-0.72 for almost every segment, right
-or wrong, so as a confidence it carries little information (issue 9: AUROC 0.69 on the leave-
-one-corpus-out call benchmark). Which class was predicted says much more: on calls from a corpus
+A model's top probability carries little information about whether it is right on a corpus it
+never saw (issue 9, leave-one-corpus-out call benchmark: AUROC 0.69 for the RBF SVM the default
+model had, whose softmax of one-vs-rest decision values was 0.65-0.72 for almost every segment;
+0.63 for today's logistic head). Which class was predicted says much more: on calls from a corpus
 the model never saw, a ``neutral`` call is right 80-99 % of the time and an ``angry``, ``happy``
 or ``sad`` call 10-60 %.
 
