@@ -13,7 +13,10 @@ stereo) and per predicted role (each role is one speaker in these two-speaker ca
   emission scores (causal: the posterior of a segment uses only it and earlier ones);
 * ``prior``: a neutral prior shift, ``p_neutral * w`` renormalised;
 * ``recenter``: the speaker's running mean log-probability (over the segments so far) times
-  ``k`` subtracted from each segment's log-probabilities (per-speaker re-centering).
+  ``k`` subtracted from each segment's log-probabilities (per-speaker re-centering);
+* ``em prior``: the speaker's class prior estimated by EM from its segments so far (Saerens et
+  al. 2002; MAP, pulled toward the uniform prior of a class-balanced model by ``n0`` segments),
+  each segment's probabilities re-weighted by it.
 
 Labels are re-derived from the processed probabilities (``unknown`` where the top probability is
 below the model's ``unknown_below``, 0.4) and scored exactly as the benchmark scores them
@@ -83,12 +86,33 @@ def recenter(k: float) -> Post:
     return f
 
 
+def em_prior(strength: float, iters: int = 20) -> Post:
+    """The speaker's class prior estimated by EM from its segments so far (Saerens et al. 2002,
+    MAP with a Dirichlet pull of ``strength`` segments toward the uniform training prior of a
+    class-balanced model), and each segment's probabilities re-weighted by it."""
+    def f(p: np.ndarray) -> np.ndarray:
+        k = p.shape[1]
+        pc = np.clip(p, 1e-9, None)
+        q = np.empty_like(p)
+        for t in range(len(p)):
+            seen, w = pc[: t + 1], np.full(k, 1 / k)
+            for _ in range(iters):
+                r = seen * w
+                r /= r.sum(axis=1, keepdims=True)
+                w = (r.sum(axis=0) + strength / k) / (len(seen) + strength)
+            z = pc[t] * w
+            q[t] = z / z.sum()
+        return q
+    return f
+
+
 def candidates(labels: list[str]) -> dict[str, Post | None]:
     out: dict[str, Post | None] = {"none": None}
     out.update({f"ema a={a}": ema(a) for a in (0.2, 0.3, 0.4, 0.5, 0.6)})
     out.update({f"hmm stay={s}": hmm(s) for s in (0.4, 0.5, 0.6, 0.7, 0.8, 0.9)})
     out.update({f"prior neutral x{w}": prior(w, labels.index("neutral")) for w in (1.25, 1.5, 2.0, 2.5, 3.0)})
     out.update({f"recenter k={k}": recenter(k) for k in (0.3, 0.5, 1.0)})
+    out.update({f"em prior n0={n}": em_prior(n) for n in (2, 4, 8, 16)})
     return out
 
 
