@@ -356,9 +356,9 @@ def score(results: list[dict[str, Any]], index: pd.DataFrame, labels: list[str] 
             row["speech"] = sp
         if "segments" in res and labels is not None:
             em = match_emotions(truth, pd.DataFrame(res["segments"]), labels)
-            pcols = [f"p_{lab}" for lab in labels]
-            has_p = em[pcols].notna().all(axis=1).to_numpy() if set(pcols) <= set(em.columns) else None
-            if confidence is not None and has_p is not None and has_p.any():
+            pcols = [f"p_{lab}" for lab in labels]  # match_emotions always has them (NaN: not judged)
+            has_p = em[pcols].notna().all(axis=1).to_numpy()
+            if confidence is not None and has_p.any():
                 em.loc[has_p, "confidence"] = confidence(em.loc[has_p, pcols].to_numpy(float))
             row["emotions"] = em
         per_call[res["kind"]].append(row)

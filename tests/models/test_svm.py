@@ -211,6 +211,32 @@ def test_mp3_copies_for_archive_conditions():
         noise_copies(sig, y, spk, {**spec, "codecs": ["gsm"]}, 8000)
 
 
+def test_mp3_copies_are_encoded_once_and_then_read_from_the_cache(tmp_path, monkeypatch):
+    """A retrain on cached features must not pay the MP3 encode again (15 ms a signal)."""
+    import importlib
+
+    from callemo.models.svm import noise_copies
+
+    tel = importlib.import_module("callemo.io.telephone")  # the package re-exports a function of that name
+
+    sig = [(0.2 * np.sin(np.arange(12000) * (0.05 + 0.01 * k))).astype(np.float32) for k in range(3)]
+    y, spk = ["angry", "sad", "happy"], ["a", "a", "b"]
+    spec = {"copies": 1, "snr": [20, 20], "seed": 0, "codecs": ["g711", "mp3"]}
+    first = noise_copies(sig, y, spk, spec, 8000, cache=tmp_path)[0]
+    plain = noise_copies(sig, y, spk, spec, 8000, cache=False)[0]
+    assert all(np.array_equal(a, b) for a, b in zip(first, plain))  # the cache changes no sample
+    assert len(list((tmp_path / "features").rglob("*.npy"))) == 3  # one encoded file per MP3 copy
+
+    def no_encoding(*a, **k):
+        raise AssertionError("encoded again")
+
+    monkeypatch.setattr(tel, "mp3_encode", no_encoding)
+    again = noise_copies(sig, y, spk, spec, 8000, cache=tmp_path)[0]
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    with pytest.raises(AssertionError, match="encoded again"):  # without a cache it encodes
+        noise_copies(sig, y, spk, spec, 8000, cache=False)
+
+
 def _snr(clean, degraded):
     return 10 * np.log10(np.mean(clean**2) / np.mean((degraded - clean) ** 2))
 

@@ -17,7 +17,7 @@ import io
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,6 +81,29 @@ def _work(extractor: FeatureExtractor, x: np.ndarray, sr: int, path: Path | None
         with contextlib.suppress(OSError):  # a read-only or full cache never breaks extraction
             _store(path, v)
     return v
+
+
+def cached_bytes(x: np.ndarray, sr: int, params: dict[str, Any], make: Callable[[], bytes],
+                 cache: bool | str | os.PathLike = True) -> bytes:
+    """``make()``, bytes computed from signal ``x`` at ``sr`` as ``params`` (which name the
+    computation: ``name``, ``version``, ...) say, kept in the cache beside the features (same
+    content key, pruning and ``callemo cache info``); ``cache`` as in :func:`extract`. For work
+    that comes before feature extraction and would otherwise be redone on every training run
+    (the 16 kbps MP3 encode of a multi-condition copy)."""
+    if not cache:
+        return make()
+    root = cache_root() if cache is True else Path(cache) / "features"
+    pkey = params_key(params)
+    p = _path(root, pkey, signal_key(x, sr, params))
+    if p.exists():
+        v = _load(p)
+        if v is not None:
+            return v.tobytes()
+    data = make()
+    _describe(root / pkey, str(params.get("name", "bytes")), params)
+    with contextlib.suppress(OSError):  # a read-only or full cache never breaks training
+        _store(p, np.frombuffer(data, dtype=np.uint8))
+    return data
 
 
 def extract(

@@ -1,5 +1,6 @@
 """Telephone-channel simulation: 8 kHz, 300-3400 Hz band, G.711 mu-law, optional noise, and the
-16 kbps MP3 that call archives are often stored as (:func:`mp3_roundtrip`, :func:`write_mp3`).
+16 kbps MP3 that call archives are often stored as (:func:`mp3_roundtrip`, :func:`write_mp3`,
+:func:`mp3_encode`, :func:`mp3_decode`).
 
 Usable as a function (:func:`telephone`) and as the training / evaluation augmentation
 (:class:`TelephoneAugment`, which draws the SNR at random; :func:`callemo.train.manifest.load_signals`
@@ -89,7 +90,8 @@ def telephone(
     return y.astype(np.float32), TELEPHONE_SR
 
 
-def _mp3_bytes(x: np.ndarray, sr: int) -> bytes:
+def mp3_encode(x: np.ndarray, sr: int) -> bytes:
+    """8 kHz audio (1-D or ``(channels, n)``) as the bytes of a 16 kbps constant-bitrate MP3 file."""
     buf = io.BytesIO()
     x = np.asarray(x, np.float32)
     sf.write(buf, x.T if x.ndim == 2 else x, sr, format="MP3", compression_level=MP3_16KBPS_LEVEL,
@@ -101,20 +103,23 @@ def write_mp3(path: str | os.PathLike, x: np.ndarray, sr: int) -> Path:
     """Store 8 kHz audio (1-D or ``(channels, n)``) as 16 kbps constant-bitrate MP3, as archives keep calls."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_bytes(_mp3_bytes(x, sr))
+    p.write_bytes(mp3_encode(x, sr))
     return p
+
+
+def mp3_decode(data: bytes, n: int) -> np.ndarray:
+    """The mono MP3 file ``data`` decoded, its codec delay dropped, cut or padded to ``n`` samples
+    (time-aligned with what was encoded)."""
+    y, _ = sf.read(io.BytesIO(data), dtype="float32", always_2d=False)
+    y = np.asarray(y, np.float32)[mp3_delay(data[:8192]) :][:n]
+    return np.pad(y, (0, n - len(y))) if len(y) < n else y
 
 
 def mp3_roundtrip(x: np.ndarray, sr: int = TELEPHONE_SR) -> np.ndarray:
     """``x`` (1-D) through a 16 kbps MP3 file and back, time-aligned and of the same length: the
     archive codec's distortion, for multi-condition training."""
     x = np.asarray(x, np.float32)
-    data = _mp3_bytes(x, sr)
-    y, _ = sf.read(io.BytesIO(data), dtype="float32", always_2d=False)
-    y = np.asarray(y, np.float32)[mp3_delay(data[:8192]) :][: len(x)]
-    if len(y) < len(x):
-        y = np.pad(y, (0, len(x) - len(y)))
-    return y
+    return mp3_decode(mp3_encode(x, sr), len(x))
 
 
 class TelephoneAugment:

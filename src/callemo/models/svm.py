@@ -167,7 +167,8 @@ class SVMModel(_FunctionalsModel):
 
     def fit(self, signals, y, speakers=None, progress: bool = False, **kw) -> SVMModel:
         signals, y, speakers = noise_copies(
-            signals, y, speakers, self.config.get("noise_augment"), int(self.sample_rate)
+            signals, y, speakers, self.config.get("noise_augment"), int(self.sample_rate),
+            cache=self.config.get("cache", True),
         )
         X = self.features(signals, progress=progress)
         return self.fit_features(X, y, speakers)
@@ -531,7 +532,7 @@ def _read_weights(cls, directory: Path, card: dict[str, Any]):
 CODECS = ("g711", "mp3")
 
 
-def noise_copies(signals, y, speakers, spec: dict[str, Any] | None, sr: int):
+def noise_copies(signals, y, speakers, spec: dict[str, Any] | None, sr: int, cache: bool | str = True):
     """Multi-condition training: add ``copies`` noisy versions of every training signal per codec.
 
     ``spec`` = ``{copies: 1, snr: [10, 30], seed: 0, codecs: [g711, mp3]}`` (the config's
@@ -541,13 +542,17 @@ def noise_copies(signals, y, speakers, spec: dict[str, Any] | None, sr: int):
     as call archives store them. ``codecs`` defaults to ``[g711]``. Labels and speakers are repeated.
     The noise of a copy is seeded from the signal's own samples (and ``seed``, the copy number and
     the codec), not from its position, so a signal gets the same noisy copy in every training
-    subset (the feature cache then serves cross-validation folds and the final model alike).
+    subset (the feature cache then serves cross-validation folds and the final model alike). The
+    MP3 encode (about 15 ms per 3 s signal) is kept in the feature cache too (``cache`` as in
+    :func:`callemo.features.extract`), so a retrain on cached features does not redo it.
     """
     if not spec or int(spec.get("copies", 1)) <= 0:
         return signals, y, speakers
+    import functools
     import zlib
 
-    from ..io.telephone import TELEPHONE_SR, add_noise, mp3_roundtrip, mulaw
+    from ..features.cache import cached_bytes
+    from ..io.telephone import MP3_16KBPS_LEVEL, TELEPHONE_SR, add_noise, mp3_decode, mp3_encode, mulaw
 
     copies = int(spec.get("copies", 1))
     lo, hi = (float(v) for v in spec.get("snr", (10.0, 30.0)))
@@ -566,7 +571,11 @@ def noise_copies(signals, y, speakers, spec: dict[str, Any] | None, sr: int):
                 rng = np.random.default_rng([seed, c, zlib.crc32(x.tobytes())] + ([k] if k else []))
                 z = add_noise(x, float(rng.uniform(lo, hi)), rng)
                 z = mulaw(z) if sr == TELEPHONE_SR else z
-                out_sig.append(mp3_roundtrip(z, sr) if codec == "mp3" else z)
+                if codec == "mp3":
+                    data = cached_bytes(z, sr, {"name": "mp3_16kbps", "version": 1, "level": MP3_16KBPS_LEVEL},
+                                        functools.partial(mp3_encode, z, sr), cache)
+                    z = mp3_decode(data, len(z))
+                out_sig.append(z)
             out_y += list(y)
             if out_spk is not None:
                 out_spk += list(speakers)
